@@ -1,0 +1,96 @@
+/**
+ * Tree hashes and proofs computed from stored hash tiles (c2sp.org/tlog-tiles "Merkle Tree" section).
+ *
+ * A perfect subtree of height h and index k lives in the tile at level ⌊h/8⌋: if h % 8 = 0 it is hash k % 256 of
+ * tile ⌊k/256⌋; otherwise it is the MTH of the 2^(h%8) consecutive hashes starting at k·2^(h%8). Right-edge
+ * (non-perfect) nodes are recombined from perfect subtrees by RFC 6962 recursion, so a proof for any tree size,
+ * partial tiles included, touches at most one tile per level and side.
+ *
+ * Pure: tiles come from a {@link TileReader} the caller injects (storage on the server, HTTP in clients).
+ */
+import { EMPTY_ROOT, HASH_SIZE, nodeHash, type Hash } from './hash.js';
+import { badMath } from './errors.js';
+import { TILE_HEIGHT, TILE_WIDTH, tileWidth, type TileRef } from './tile.js';
+import { consistencyRanges, inclusionRanges, rangeNodes, type LeafRange, type NodeId } from './tree.js';
+
+/**
+ * Reads hash tiles. MUST return one buffer per requested tile, each holding at least `width` hashes
+ * (`width · 32` bytes) of that tile, or reject. A tile holding more hashes than asked is fine: the first
+ * `width` hashes of a tile never change as the tree grows.
+ */
+export type TileReader = (tiles: readonly TileRef[]) => Promise<readonly Uint8Array[]>;
+
+/** Where a perfect subtree's hash is found: `count` hashes from `offset` of `tile`, hashed up. */
+export interface NodeLocation {
+  readonly tile: TileRef;
+  readonly offset: number;
+  readonly count: number;
+}
+
+/** Locates perfect subtree `node` in the hash tiles of a tree of `treeSize` leaves. Requires the node ⊆ [0, treeSize). */
+export function tileForNode(node: NodeId, treeSize: bigint): NodeLocation {
+  const level = Math.floor(node.height / TILE_HEIGHT);
+  const r = node.height % TILE_HEIGHT;
+  const first = node.index << BigInt(r); // index of the first hash at tree height 8·level
+  const index = first / BigInt(TILE_WIDTH);
+  const offset = Number(first % BigInt(TILE_WIDTH));
+  const count = 1 << r; // r ≤ 7: a small int
+  const width = tileWidth(level, index, treeSize);
+  if (offset + count > width) badMath(`node (${node.height},${node.index}) is not in a tree of size ${treeSize}`);
+  return { tile: { kind: 'hash', level, index, width }, offset, count };
+}
+
+/** Hashes up `count` (a power of two ≤ 256) consecutive hashes of `tileData` starting at `offset`. */
+export function hashFromTile(tileData: Uint8Array, offset: number, count: number): Hash {
+  if ((offset + count) * HASH_SIZE > tileData.length) throw new RangeError('tile is shorter than the hashes it must hold');
+  let level: Hash[] = [];
+  for (let i = 0; i < count; i++) level.push(tileData.subarray((offset + i) * HASH_SIZE, (offset + i + 1) * HASH_SIZE));
+  while (level.length > 1) {
+    const next: Hash[] = [];
+    for (let i = 0; i < level.length; i += 2) next.push(nodeHash(level[i] as Hash, level[i + 1] as Hash));
+    level = next;
+  }
+  return level[0] as Hash;
+}
+
+function tileKey(t: TileRef): string {
+  return `${t.level}/${t.index}`;
+}
+
+/** The MTH of each range, read from the tiles of a tree of `treeSize` leaves (one tile read per distinct tile). */
+export async function rangeHashes(ranges: readonly LeafRange[], treeSize: bigint, readTiles: TileReader): Promise<Hash[]> {
+  const plans = ranges.map(([b, e]) => rangeNodes(b, e).map((n) => tileForNode(n, treeSize)));
+  const wanted = new Map<string, TileRef>();
+  for (const plan of plans) for (const loc of plan) wanted.set(tileKey(loc.tile), loc.tile);
+  const tiles = [...wanted.values()];
+  const data = tiles.length === 0 ? [] : await readTiles(tiles);
+  if (data.length !== tiles.length) throw new Error('tile reader returned the wrong number of tiles');
+  const byKey = new Map<string, Uint8Array>();
+  tiles.forEach((t, i) => byKey.set(tileKey(t), data[i] as Uint8Array));
+  return plans.map((plan) => {
+    let acc: Hash | undefined;
+    for (let i = plan.length - 1; i >= 0; i--) {
+      const loc = plan[i] as NodeLocation;
+      const h = hashFromTile(byKey.get(tileKey(loc.tile)) as Uint8Array, loc.offset, loc.count);
+      acc = acc === undefined ? h : nodeHash(h, acc);
+    }
+    return acc as Hash;
+  });
+}
+
+/** MTH(D[0:treeSize]) from tiles; SHA-256("") for the empty tree. */
+export async function treeHash(treeSize: bigint, readTiles: TileReader): Promise<Hash> {
+  if (treeSize === 0n) return EMPTY_ROOT;
+  const [h] = await rangeHashes([[0n, treeSize]], treeSize, readTiles);
+  return h as Hash;
+}
+
+/** The RFC 9162 inclusion proof for `index` in the tree of `treeSize` leaves. Requires 0 ≤ index < treeSize. */
+export async function inclusionProof(index: bigint, treeSize: bigint, readTiles: TileReader): Promise<Hash[]> {
+  return rangeHashes(inclusionRanges(index, treeSize), treeSize, readTiles);
+}
+
+/** The RFC 9162 consistency proof from `oldSize` to `newSize`. Requires 0 ≤ oldSize ≤ newSize. */
+export async function consistencyProof(oldSize: bigint, newSize: bigint, readTiles: TileReader): Promise<Hash[]> {
+  return rangeHashes(consistencyRanges(oldSize, newSize), newSize, readTiles);
+}
