@@ -1,0 +1,63 @@
+/**
+ * The one error table: each error code maps to one HTTP status and one gRPC status code, and says whether a
+ * client may retry. Both front ends (HTTP and gRPC) use it; the code is also the metrics label.
+ *
+ * Body of every HTTP error: `{"error":{"code":"…","message":"…"}}`.
+ */
+import { TlogError, type ErrorCode } from './core/errors.js';
+
+/** gRPC status codes (grpc/grpc `doc/statuscodes.md`), numerically identical to @grpc/grpc-js `status`. */
+export const GrpcStatus = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+  UNAUTHENTICATED: 16,
+} as const;
+
+export interface ErrorMapping {
+  readonly http: number;
+  readonly grpc: number;
+  readonly retryable: boolean;
+}
+
+/** ErrorCode → HTTP status, gRPC status, retryable. */
+export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorMapping>> = {
+  MALFORMED: { http: 400, grpc: GrpcStatus.INVALID_ARGUMENT, retryable: false },
+  NOT_FOUND: { http: 404, grpc: GrpcStatus.NOT_FOUND, retryable: false },
+  OUT_OF_RANGE: { http: 404, grpc: GrpcStatus.OUT_OF_RANGE, retryable: false },
+  METHOD_NOT_ALLOWED: { http: 405, grpc: GrpcStatus.UNIMPLEMENTED, retryable: false },
+  TOO_LARGE: { http: 413, grpc: GrpcStatus.INVALID_ARGUMENT, retryable: false },
+  UNSUPPORTED_MEDIA_TYPE: { http: 415, grpc: GrpcStatus.INVALID_ARGUMENT, retryable: false },
+  NOT_ACCEPTABLE: { http: 406, grpc: GrpcStatus.INVALID_ARGUMENT, retryable: false },
+  PUSHBACK: { http: 503, grpc: GrpcStatus.UNAVAILABLE, retryable: true },
+  RATE_LIMITED: { http: 429, grpc: GrpcStatus.RESOURCE_EXHAUSTED, retryable: true },
+  UNAUTHENTICATED: { http: 401, grpc: GrpcStatus.UNAUTHENTICATED, retryable: false },
+  PERMISSION_DENIED: { http: 403, grpc: GrpcStatus.PERMISSION_DENIED, retryable: false },
+  VERIFICATION_FAILED: { http: 422, grpc: GrpcStatus.FAILED_PRECONDITION, retryable: false },
+  INCONSISTENT: { http: 409, grpc: GrpcStatus.FAILED_PRECONDITION, retryable: false },
+  INTERNAL: { http: 500, grpc: GrpcStatus.INTERNAL, retryable: true },
+};
+
+/** Normalises any thrown value into a TlogError (unknown errors become INTERNAL, their message hidden). */
+export function toTlogError(err: unknown): TlogError {
+  if (err instanceof TlogError) return err;
+  return new TlogError('INTERNAL', 'internal error', { cause: err });
+}
+
+/** The JSON body of an error response. */
+export function errorBody(e: TlogError): { error: { code: ErrorCode; message: string } } {
+  return { error: { code: e.code, message: e.message } };
+}

@@ -1,0 +1,108 @@
+/**
+ * The JSON API for people with curl and for collectors: submission, entries by index, proofs, log info.
+ * Thin adapter: parse strictly, call the {@link Log}, format. Every number that is a size or an index is a bigint.
+ */
+import express, { Router, type Request, type Response } from 'express';
+import { TlogError, malformed } from '../core/errors.js';
+import { HASH_SIZE, type Hash } from '../core/hash.js';
+import { decodeBase64Exact, decodeHexExact, encodeBase64, parseDecimal } from '../core/strict.js';
+import { formatTlogProof } from '../core/tlog-proof.js';
+import type { Log } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { decodeEntries } from './entries-body.js';
+import { queryParams, route, sendJson } from './util.js';
+
+export interface ApiOptions {
+  /** Largest accepted request body after decompression, in bytes. */
+  readonly maxBodyBytes: number;
+}
+
+/** A leaf hash given as 64 lowercase hex digits or as canonical base64 of 32 bytes. */
+export function parseLeafHash(s: string): Hash {
+  if (s.length === HASH_SIZE * 2) return decodeHexExact(s, HASH_SIZE, 'leafHash');
+  return decodeBase64Exact(s, HASH_SIZE, 'leafHash');
+}
+
+const b64 = (h: Uint8Array) => encodeBase64(h);
+
+/** Routes of the JSON API. */
+export function apiRoutes(log: Log, metrics: Metrics, opts: ApiOptions): Router {
+  const r = Router();
+  const raw = express.raw({ type: () => true, limit: opts.maxBodyBytes, inflate: true });
+
+  r.post('/v1/entries', raw, async (req: Request, res: Response) => {
+    route(res, 'v1/entries');
+    const q = queryParams(req, ['wait']);
+    if (q['wait'] !== undefined && q['wait'] !== 'sequenced' && q['wait'] !== 'published') throw malformed('wait must be "sequenced" or "published"');
+    if (req.headers['content-type'] === undefined) throw new TlogError('UNSUPPORTED_MEDIA_TYPE', 'a Content-Type is required');
+    const body: Uint8Array = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const entries = decodeEntries(req.headers['content-type'], body);
+    if (q['wait'] === 'published') {
+      const p = await log.addAndWaitPublished(entries);
+      count(metrics, p.results);
+      sendJson(res, {
+        entries: p.results.map((x, i) => ({ index: x.leafIndex, leafHash: b64(x.leafHash), duplicate: x.duplicate, proof: (p.proofs[i] as Hash[]).map(b64) })),
+        treeSize: p.treeSize,
+        checkpoint: p.checkpoint,
+      });
+      return;
+    }
+    const results = await log.add(entries);
+    count(metrics, results);
+    sendJson(res, { entries: results.map((x) => ({ index: x.leafIndex, leafHash: b64(x.leafHash), duplicate: x.duplicate })) });
+  });
+
+  r.get('/v1/entries/:index', async (req: Request, res: Response) => {
+    route(res, 'v1/entries/:index');
+    queryParams(req, []);
+    const index = parseDecimal(String(req.params['index']), 'index');
+    const entry = await log.entry(index);
+    res.set('Cache-Control', 'public, max-age=31536000, immutable').type('application/octet-stream').send(Buffer.from(entry));
+  });
+
+  r.get('/v1/proof/inclusion', async (req: Request, res: Response) => {
+    route(res, 'v1/proof/inclusion');
+    const q = queryParams(req, ['index', 'leafHash', 'treeSize', 'format']);
+    if (q['format'] !== undefined && q['format'] !== 'json' && q['format'] !== 'tlog-proof') throw malformed('format must be "json" or "tlog-proof"');
+    if (q['index'] === undefined && q['leafHash'] === undefined) throw malformed('want index=<N> or leafHash=<hex or base64>');
+    const p = await log.inclusionProof({
+      ...(q['index'] !== undefined ? { leafIndex: parseDecimal(q['index'], 'index') } : {}),
+      ...(q['leafHash'] !== undefined ? { leafHash: parseLeafHash(q['leafHash']) } : {}),
+      ...(q['treeSize'] !== undefined ? { treeSize: parseDecimal(q['treeSize'], 'treeSize') } : {}),
+    });
+    if (q['format'] === 'tlog-proof') {
+      if (p.checkpoint === undefined) throw malformed('format=tlog-proof needs the published checkpoint: omit treeSize or use the published size');
+      res.set('Cache-Control', 'no-store').type('text/plain; charset=utf-8').send(formatTlogProof({ index: p.leafIndex, proof: p.proof, checkpoint: p.checkpoint }));
+      return;
+    }
+    res.set('Cache-Control', 'no-store');
+    sendJson(res, { index: p.leafIndex, treeSize: p.treeSize, leafHash: b64(p.leafHash), proof: p.proof.map(b64), ...(p.checkpoint !== undefined ? { checkpoint: p.checkpoint } : {}) });
+  });
+
+  r.get('/v1/proof/consistency', async (req: Request, res: Response) => {
+    route(res, 'v1/proof/consistency');
+    const q = queryParams(req, ['from', 'to']);
+    if (q['from'] === undefined) throw malformed('want from=<tree size>');
+    const from = parseDecimal(q['from'], 'from');
+    const to = q['to'] === undefined ? undefined : parseDecimal(q['to'], 'to');
+    const p = await log.consistencyProof(from, to);
+    res.set('Cache-Control', 'no-store');
+    sendJson(res, { from: p.from, to: p.to, proof: p.proof.map(b64) });
+  });
+
+  r.get('/v1/log', (req: Request, res: Response) => {
+    route(res, 'v1/log');
+    queryParams(req, []);
+    const p = log.published;
+    res.set('Cache-Control', 'no-store');
+    sendJson(res, { origin: log.origin, vkey: log.vkey, treeSize: p.treeSize, rootHash: b64(p.rootHash), checkpoint: p.checkpoint, integratedTreeSize: log.tree.treeSize });
+  });
+  return r;
+}
+
+function count(metrics: Metrics, results: readonly { duplicate: boolean }[]): void {
+  let dup = 0;
+  for (const x of results) if (x.duplicate) dup++;
+  if (results.length - dup > 0) metrics.appends.inc({ result: 'new' }, results.length - dup);
+  if (dup > 0) metrics.appends.inc({ result: 'duplicate' }, dup);
+}

@@ -1,0 +1,81 @@
+/**
+ * The HTTP front end (express): the tlog-tiles read API, the JSON API, health, readiness and metrics.
+ * Exactly the paths below exist; any other path is 404, a known path with another method is 405 (with `Allow`),
+ * and every error has the JSON body of the one error table.
+ */
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { TlogError } from '../core/errors.js';
+import type { Log } from '../log.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import { apiRoutes, type ApiOptions } from './api-routes.js';
+import { errorHandler } from './errors.js';
+import { readRoutes } from './read-routes.js';
+import { route } from './util.js';
+
+export interface AppOptions extends ApiOptions {
+  /** Readiness fails when the latest checkpoint is older than this (ms). */
+  readonly maxCheckpointAgeMs: number;
+}
+
+/** Paths and the methods they allow (GET implies HEAD). */
+const ALLOWED: readonly [RegExp, string][] = [
+  [/^\/checkpoint$/, 'GET, HEAD'],
+  [/^\/tile\//, 'GET, HEAD'],
+  [/^\/v1\/entries$/, 'POST'],
+  [/^\/v1\/entries\/[^/]+$/, 'GET, HEAD'],
+  [/^\/v1\/proof\/(inclusion|consistency)$/, 'GET, HEAD'],
+  [/^\/v1\/log$/, 'GET, HEAD'],
+  [/^\/(healthz|readyz|metrics)$/, 'GET, HEAD'],
+];
+
+/** Builds the express application over a log. */
+export function createApp(log: Log, metrics: Metrics, logger: Logger, opts: AppOptions): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+  app.set('query parser', 'simple');
+
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    // Reads are public and CDN-friendly; browsers (the web explorer) may fetch them from any origin.
+    res.set('Access-Control-Allow-Origin', '*');
+    res.on('finish', () => {
+      metrics.requests.inc({ route: String(res.locals['route'] ?? 'unmatched'), method: req.method, status: String(res.statusCode) });
+    });
+    next();
+  });
+
+  app.use(readRoutes(log));
+  app.use(apiRoutes(log, metrics, opts));
+
+  app.get('/healthz', (_req, res) => {
+    route(res, 'healthz');
+    res.type('application/json').send('{"status":"ok"}');
+  });
+  app.get('/readyz', (_req, res) => {
+    route(res, 'readyz');
+    const age = Date.now() - log.published.publishedAt;
+    const behind = log.tree.treeSize > log.published.treeSize && age > opts.maxCheckpointAgeMs;
+    const ready = log.sequencer.healthy && !behind;
+    res.status(ready ? 200 : 503).type('application/json').send(JSON.stringify({ status: ready ? 'ready' : 'not ready', checkpointAgeSeconds: age / 1000 }));
+  });
+  app.get('/metrics', async (_req, res) => {
+    route(res, 'metrics');
+    metrics.treeSize.set({ state: 'integrated' }, Number(log.tree.treeSize));
+    metrics.treeSize.set({ state: 'published' }, Number(log.published.treeSize));
+    metrics.checkpointAge.set((Date.now() - log.published.publishedAt) / 1000);
+    metrics.pending.set(log.sequencer.pending);
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  app.use((req: Request, res: Response) => {
+    const allowed = ALLOWED.find(([re]) => re.test(req.path));
+    if (allowed !== undefined) {
+      res.set('Allow', allowed[1]);
+      throw new TlogError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${req.path}; allowed: ${allowed[1]}`);
+    }
+    throw new TlogError('NOT_FOUND', `no such path: ${req.path.slice(0, 200)}`);
+  });
+  app.use(errorHandler(logger, metrics));
+  return app;
+}

@@ -1,0 +1,68 @@
+/**
+ * Decoding of `POST /v1/entries` bodies into entries (untrusted input).
+ *
+ * - `application/octet-stream`: the body is one entry, byte for byte.
+ * - `application/json`: one JSON value, or an array of values; each value becomes one entry, as its RFC 8785
+ *   (JCS) canonical UTF-8 bytes, so the same event always has the same leaf hash whatever its formatting.
+ * - `application/x-ndjson` (also `application/jsonl`, `application/x-jsonlines`): one JSON value per line; blank
+ *   lines are skipped; each value becomes one entry as above.
+ * Content-Encoding (gzip, deflate) is undone before this code runs.
+ */
+import canonicalize from 'canonicalize';
+import { TlogError, malformed } from '../core/errors.js';
+
+const NDJSON = new Set(['application/x-ndjson', 'application/jsonl', 'application/x-jsonlines', 'application/ndjson']);
+
+/** The media type of a Content-Type header value, lowercased, without parameters. */
+export function mediaType(contentType: string | undefined): string {
+  return (contentType ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+}
+
+function canonicalBytes(value: unknown, where: string): Uint8Array {
+  const s = (canonicalize as unknown as (v: unknown) => string | undefined)(value);
+  if (s === undefined) throw malformed(`${where}: not a JSON value`);
+  return Buffer.from(s, 'utf8');
+}
+
+function parseJson(text: string, where: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw malformed(`${where}: invalid JSON (${(err as Error).message})`);
+  }
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function decodeUtf8(body: Uint8Array): string {
+  try {
+    return utf8.decode(body);
+  } catch {
+    throw malformed('body is not valid UTF-8');
+  }
+}
+
+/** Splits a request body into entries according to its Content-Type. */
+export function decodeEntries(contentType: string | undefined, body: Uint8Array): Uint8Array[] {
+  const type = mediaType(contentType);
+  if (type === 'application/octet-stream') return [body];
+  if (type === 'application/json') {
+    const value = parseJson(decodeUtf8(body), 'body');
+    if (Array.isArray(value)) {
+      if (value.length === 0) throw malformed('body: an empty array holds no entries');
+      return value.map((v, i) => canonicalBytes(v, `entry ${i}`));
+    }
+    return [canonicalBytes(value, 'body')];
+  }
+  if (NDJSON.has(type)) {
+    const out: Uint8Array[] = [];
+    decodeUtf8(body).split('\n').forEach((line, i) => {
+      const l = line.endsWith('\r') ? line.slice(0, -1) : line;
+      if (l.trim() === '') return;
+      out.push(canonicalBytes(parseJson(l, `line ${i + 1}`), `line ${i + 1}`));
+    });
+    if (out.length === 0) throw malformed('body: no entries');
+    return out;
+  }
+  throw new TlogError('UNSUPPORTED_MEDIA_TYPE', `Content-Type ${JSON.stringify(type)} is not supported; use application/octet-stream, application/json or application/x-ndjson`);
+}

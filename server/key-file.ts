@@ -1,0 +1,47 @@
+/**
+ * The log's private key file: one line, Go's note signer key `PRIVATE+KEY+<name>+<id>+<base64>`.
+ * A missing file is created (mode 0600, fsynced with its directory) so that a restart never silently changes
+ * the log's key.
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { newSigner, type Ed25519NoteSigner } from './core/keys.js';
+import { generateKey } from './keygen.js';
+
+/** Reads the signer key at `path`; creates one for `origin` if the file does not exist. */
+export function loadOrCreateKey(path: string, origin: string | undefined, fallbackOrigin: string): { signer: Ed25519NoteSigner; created: boolean } {
+  let text: string | undefined;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  if (text !== undefined) {
+    const signer = newSigner(text.trim());
+    if (origin !== undefined && signer.name !== origin) {
+      throw new Error(`the key in ${path} is for ${JSON.stringify(signer.name)}, not the origin ${JSON.stringify(origin)}`);
+    }
+    return { signer, created: false };
+  }
+  const { skey } = generateKey(origin ?? fallbackOrigin);
+  writeKeyFile(path, skey);
+  return { signer: newSigner(skey), created: true };
+}
+
+/** Writes a new key file (fails if it exists), mode 0600, and fsyncs it and its directory. */
+export function writeKeyFile(path: string, skey: string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const fd = openSync(path, 'wx', 0o600);
+  try {
+    writeSync(fd, `${skey}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  const dfd = openSync(dirname(path), 'r');
+  try {
+    fsyncSync(dfd);
+  } finally {
+    closeSync(dfd);
+  }
+}

@@ -1,0 +1,254 @@
+/**
+ * The log: the functions both front ends (HTTP and gRPC) call. It owns the sequencer and the publisher, serves
+ * tiles (right-edge tiles from memory, full tiles through a cache), entries and proofs computed from tiles.
+ *
+ * Read semantics: tiles and entries are served up to the *integrated* size (tlog-tiles lets a log serve tiles
+ * ahead of its checkpoint; clients must not fetch partial tiles no checkpoint implies). Proofs default to the
+ * *published* size and may name any size up to the integrated one.
+ */
+import { LRUCache } from 'lru-cache';
+import { openCheckpoint } from './core/checkpoint.js';
+import { TlogError, malformed } from './core/errors.js';
+import { encodeHashTile } from './core/edge.js';
+import { decodeEntryBundle, entryBundlePrefixLength } from './core/entry-bundle.js';
+import { HASH_SIZE, type Hash } from './core/hash.js';
+import { newVerifier, type Ed25519NoteSigner } from './core/keys.js';
+import { bytesEqual } from './core/strict.js';
+import { levelCount, tileWidth, TILE_WIDTH, tilePath, type TileRef } from './core/tile.js';
+import { consistencyProof, inclusionProof, treeHash, type TileReader } from './core/tile-proof.js';
+import { Publisher, type Published } from './publisher.js';
+import { Sequencer, type AddResult, type SequencerHooks, type SequencerOptions } from './sequencer.js';
+import type { LogStorage, TreeState } from './storage/storage.js';
+
+export interface LogOptions {
+  readonly storage: LogStorage;
+  /** Signs checkpoints; its key name is the log's origin (c2sp tlog-checkpoint: key name SHOULD be the origin). */
+  readonly signer: Ed25519NoteSigner;
+  readonly origin: string;
+  readonly sequencer: SequencerOptions;
+  readonly checkpointIntervalMs: number;
+  readonly hooks?: SequencerHooks;
+  readonly now?: () => number;
+  readonly onError?: (err: unknown) => void;
+  /** Bytes of full tiles and bundles kept in memory (they are immutable). */
+  readonly tileCacheBytes?: number;
+}
+
+/** An inclusion proof against a tree size, with the checkpoint when that size is the published one. */
+export interface InclusionProofResult {
+  readonly leafIndex: bigint;
+  readonly treeSize: bigint;
+  readonly leafHash: Hash;
+  readonly proof: Hash[];
+  readonly checkpoint: string | undefined;
+}
+
+/** The result of adding entries and waiting for a published checkpoint that covers them all. */
+export interface PublishedAddResult {
+  readonly results: AddResult[];
+  readonly checkpoint: string;
+  readonly treeSize: bigint;
+  readonly proofs: Hash[][];
+}
+
+export class Log {
+  private readonly cache: LRUCache<string, Uint8Array>;
+
+  private constructor(
+    readonly origin: string,
+    readonly vkey: string,
+    private readonly storage: LogStorage,
+    readonly sequencer: Sequencer,
+    readonly publisher: Publisher,
+    tileCacheBytes: number,
+  ) {
+    this.cache = new LRUCache<string, Uint8Array>({ maxSize: tileCacheBytes, sizeCalculation: (v) => Math.max(1, v.length) });
+  }
+
+  /**
+   * Opens the log on its storage. Before signing anything it checks that the stored checkpoint (if any) was
+   * signed by this key for this origin and describes a prefix of the stored tree (same root at its size);
+   * otherwise it refuses to start, because signing on would fork the log.
+   */
+  static async open(o: LogOptions): Promise<Log> {
+    if (o.signer.name !== o.origin) throw new Error(`the key's name ${JSON.stringify(o.signer.name)} is not the origin ${JSON.stringify(o.origin)}`);
+    const sequencer = await Sequencer.open(o.storage, o.sequencer, o.hooks, o.now);
+    const stored = await o.storage.readCheckpoint();
+    let published: Published | undefined;
+    if (stored !== undefined) {
+      const { checkpoint } = openCheckpoint(stored, [newVerifier(o.signer.vkey)], o.origin);
+      const tree = sequencer.tree;
+      if (checkpoint.treeSize > tree.treeSize) {
+        throw new Error(`refusing to start: the stored checkpoint has size ${checkpoint.treeSize} but the stored tree only ${tree.treeSize} (storage rolled back?)`);
+      }
+      const reader: TileReader = (tiles) => readStoredTiles(o.storage, tiles);
+      const root = await treeHash(checkpoint.treeSize, reader);
+      if (!bytesEqual(root, checkpoint.rootHash)) {
+        throw new Error(`refusing to start: the stored tree does not match the stored checkpoint at size ${checkpoint.treeSize}`);
+      }
+      published = { checkpoint: stored, treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash, publishedAt: o.now?.() ?? Date.now() };
+    }
+    const publisher = new Publisher(o.storage, o.origin, o.signer, () => sequencer.tree, published, o.checkpointIntervalMs, o.now, o.onError);
+    const log = new Log(o.origin, o.signer.vkey, o.storage, sequencer, publisher, o.tileCacheBytes ?? 64 * 1024 * 1024);
+    await publisher.start();
+    return log;
+  }
+
+  /** The integrated tree. */
+  get tree(): TreeState {
+    return this.sequencer.tree;
+  }
+
+  /** The latest published checkpoint. Always defined once {@link open} resolved. */
+  get published(): Published {
+    return this.publisher.published as Published;
+  }
+
+  /** Adds entries; resolves once they are durably sequenced (see {@link Sequencer.add}). */
+  add(entries: readonly Uint8Array[]): Promise<AddResult[]> {
+    return this.sequencer.add(entries);
+  }
+
+  /** Adds entries and resolves once a published checkpoint covers them all, with an inclusion proof for each. */
+  async addAndWaitPublished(entries: readonly Uint8Array[]): Promise<PublishedAddResult> {
+    const results = await this.add(entries);
+    let max = -1n;
+    for (const r of results) if (r.leafIndex > max) max = r.leafIndex;
+    const p = await this.publisher.waitFor(max + 1n);
+    const reader = this.tileReader();
+    const proofs = await Promise.all(results.map((r) => inclusionProof(r.leafIndex, p.treeSize, reader)));
+    return { results, checkpoint: p.checkpoint, treeSize: p.treeSize, proofs };
+  }
+
+  /**
+   * The bytes of a tile or entry bundle exactly as tlog-tiles serves them at its path (width included).
+   * NOT_FOUND if the tile does not exist at the integrated size.
+   */
+  async readTile(t: TileRef): Promise<Uint8Array> {
+    const size = this.tree.treeSize;
+    const available = tileWidth(t.level, t.index, size);
+    if (available < t.width) throw new TlogError('NOT_FOUND', `${tilePath(t)} is beyond the tree (size ${size})`);
+    const [data] = await this.readTiles([t]);
+    const d = data as Uint8Array;
+    if (t.kind === 'hash') return d.subarray(0, t.width * HASH_SIZE);
+    return d.subarray(0, entryBundlePrefixLength(d, t.width));
+  }
+
+  /**
+   * Reads tiles at their widest stored version: right-edge tiles from memory, others from the cache or
+   * storage. Every returned buffer holds at least the requested width (the caller checked existence).
+   */
+  private async readTiles(tiles: readonly TileRef[]): Promise<Uint8Array[]> {
+    const out: (Uint8Array | undefined)[] = new Array(tiles.length);
+    const misses: number[] = [];
+    const edge = this.sequencer.edge;
+    const W = BigInt(TILE_WIDTH);
+    tiles.forEach((t, i) => {
+      const full = t.width === TILE_WIDTH;
+      const key = `${t.kind}/${t.level}/${t.index}`;
+      if (full) {
+        const c = this.cache.get(key);
+        if (c !== undefined) return void (out[i] = c);
+      } else if (t.kind === 'hash' && t.index === levelCount(t.level, edge.treeSize) / W) {
+        const p = edge.partials[t.level];
+        if (p !== undefined && p.length >= t.width) return void (out[i] = encodeHashTile(p.slice(0, t.width)));
+      }
+      misses.push(i);
+    });
+    if (misses.length > 0) {
+      const got = await this.storage.readTiles(misses.map((i) => tiles[i] as TileRef));
+      misses.forEach((i, j) => {
+        const t = tiles[i] as TileRef;
+        const d = got[j];
+        if (d === undefined) throw new Error(`storage: ${tilePath(t)} is missing`);
+        if (t.width === TILE_WIDTH) this.cache.set(`${t.kind}/${t.level}/${t.index}`, d);
+        out[i] = d;
+      });
+    }
+    return out as Uint8Array[];
+  }
+
+  /** A TileReader over this log's tiles (for proofs). */
+  tileReader(): TileReader {
+    return (tiles) => this.readTiles(tiles);
+  }
+
+  /** The entry at `leafIndex`. OUT_OF_RANGE beyond the integrated tree. */
+  async entry(leafIndex: bigint): Promise<Uint8Array> {
+    const size = this.tree.treeSize;
+    if (leafIndex >= size) throw new TlogError('OUT_OF_RANGE', `index ${leafIndex} is beyond the tree (size ${size})`);
+    const W = BigInt(TILE_WIDTH);
+    const t: TileRef = { kind: 'entries', level: 0, index: leafIndex / W, width: tileWidth(0, leafIndex / W, size) };
+    const [d] = await this.readTiles([t]);
+    const entries = decodeEntryBundle((d as Uint8Array).subarray(0, entryBundlePrefixLength(d as Uint8Array, t.width)), t.width);
+    return entries[Number(leafIndex % W)] as Uint8Array;
+  }
+
+  /** The leaf index of a leaf hash; NOT_FOUND if the log does not hold it. */
+  async leafIndexOf(leafHash: Hash): Promise<bigint> {
+    const [i] = await this.storage.lookupLeafHashes([leafHash]);
+    if (i === undefined || i >= this.tree.treeSize) throw new TlogError('NOT_FOUND', 'no entry with this leaf hash');
+    return i;
+  }
+
+  private resolveSize(treeSize: bigint | undefined): bigint {
+    if (treeSize === undefined) return this.published.treeSize;
+    if (treeSize > this.tree.treeSize) throw new TlogError('OUT_OF_RANGE', `tree size ${treeSize} is beyond the tree (size ${this.tree.treeSize})`);
+    return treeSize;
+  }
+
+  /** The inclusion proof of the entry at `leafIndex` (or with `leafHash`) in the tree of `treeSize` (default: published). */
+  async inclusionProof(q: { leafIndex?: bigint; leafHash?: Hash; treeSize?: bigint }): Promise<InclusionProofResult> {
+    const published = this.published;
+    const treeSize = this.resolveSize(q.treeSize);
+    let leafIndex: bigint;
+    let leafHash: Hash;
+    if (q.leafHash !== undefined) {
+      leafIndex = await this.leafIndexOf(q.leafHash);
+      leafHash = q.leafHash;
+      if (q.leafIndex !== undefined && q.leafIndex !== leafIndex) throw malformed('index and leafHash name different entries');
+    } else if (q.leafIndex !== undefined) {
+      leafIndex = q.leafIndex;
+      if (leafIndex >= this.tree.treeSize) throw new TlogError('OUT_OF_RANGE', `index ${leafIndex} is beyond the tree (size ${this.tree.treeSize})`);
+      const [h] = await this.readTiles([{ kind: 'hash', level: 0, index: leafIndex / 256n, width: tileWidth(0, leafIndex / 256n, this.tree.treeSize) }]);
+      const off = Number(leafIndex % 256n) * HASH_SIZE;
+      leafHash = (h as Uint8Array).slice(off, off + HASH_SIZE);
+    } else {
+      throw malformed('want index or leafHash');
+    }
+    if (leafIndex >= treeSize) throw new TlogError('OUT_OF_RANGE', `entry ${leafIndex} is not in the tree of size ${treeSize}`);
+    const proof = await inclusionProof(leafIndex, treeSize, this.tileReader());
+    return { leafIndex, treeSize, leafHash, proof, checkpoint: treeSize === published.treeSize ? published.checkpoint : undefined };
+  }
+
+  /** The consistency proof from `from` to `to` (default: published). MALFORMED if from > to. */
+  async consistencyProof(from: bigint, to?: bigint): Promise<{ from: bigint; to: bigint; proof: Hash[] }> {
+    const t = this.resolveSize(to);
+    if (from > t) throw malformed(`from (${from}) is larger than to (${t})`);
+    return { from, to: t, proof: await consistencyProof(from, t, this.tileReader()) };
+  }
+
+  /**
+   * Stops accepting writes (PUSHBACK), sequences everything pooled and publishes a final checkpoint, so that
+   * every acknowledged entry is covered by the last checkpoint and every `wait=published` caller is answered.
+   * Reads keep working until {@link close}.
+   */
+  async drain(): Promise<void> {
+    await this.sequencer.drain();
+    await this.publisher.publish();
+  }
+
+  /** Stops the publisher (rejecting remaining waiters) and closes storage. Call after {@link drain}. */
+  async close(): Promise<void> {
+    this.publisher.close(new TlogError('PUSHBACK', 'the log is shutting down', { retryAfter: 1 }));
+    await this.storage.close();
+  }
+}
+
+async function readStoredTiles(storage: LogStorage, tiles: readonly TileRef[]): Promise<Uint8Array[]> {
+  const data = await storage.readTiles(tiles);
+  return data.map((d, i) => {
+    if (d === undefined) throw new Error(`storage: ${tilePath(tiles[i] as TileRef)} is missing`);
+    return d;
+  });
+}

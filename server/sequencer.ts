@@ -1,0 +1,282 @@
+/**
+ * The sequencer: pool → batch → durable commit → integrated.
+ *
+ * Lifecycle of an entry (Tessera's words): *sequenced* once its index is durably assigned, *integrated* once its
+ * leaf and the tiles above it are stored, *published* once a signed checkpoint covers it (publisher.ts).
+ * Here sequencing and integration are one atomic storage commit, so an acknowledged entry is both.
+ *
+ * {@link Sequencer.add} MUST NOT resolve to an index unless that index has been durably committed.
+ *
+ * Concurrency: one flush at a time. The edge, the tree and the pool are owned by the sequencer and mutated only in
+ * {@link Sequencer.add} (pool) and {@link Sequencer.flush} (everything else); JavaScript's single thread makes each
+ * synchronous section atomic.
+ */
+import { TlogError } from './core/errors.js';
+import { EMPTY_ROOT, leafHash, type Hash } from './core/hash.js';
+import { checkEntrySize, decodeEntryBundle } from './core/entry-bundle.js';
+import { EMPTY_EDGE, edgeFromTiles, edgeRoot, edgeTiles, integrate, type TreeEdge } from './core/edge.js';
+import { bytesEqual, encodeHex } from './core/strict.js';
+import type { LogStorage, TreeState } from './storage/storage.js';
+
+/** Tuning of the pool and the batches. */
+export interface SequencerOptions {
+  /** Commit as soon as this many entries are pooled. */
+  readonly batchSize: number;
+  /** Commit at most this long after the first entry entered an empty pool. */
+  readonly batchDelayMs: number;
+  /** Entries that may wait in the pool; beyond it, add() rejects with PUSHBACK (HTTP 503 + Retry-After). */
+  readonly maxPending: number;
+}
+
+/** The outcome of adding one entry. */
+export interface AddResult {
+  readonly leafIndex: bigint;
+  readonly leafHash: Hash;
+  /** True if the entry was already in the log: nothing was appended, `leafIndex` is the existing one. */
+  readonly duplicate: boolean;
+}
+
+/** Observers of the sequencer (metrics, publisher). All optional. */
+export interface SequencerHooks {
+  /** After each durable commit: the new tree, the number of entries appended and of duplicates. */
+  committed?(tree: TreeState, appended: number, duplicates: number, batchEntries: number): void;
+  /** For each request once sequenced: its submission time, and its largest leaf index. */
+  sequenced?(submittedAt: number, maxIndex: bigint): void;
+  /** A commit failed; the sequencer reloaded (or could not reload) its state from storage. */
+  commitFailed?(err: unknown): void;
+}
+
+interface PoolRequest {
+  readonly entries: readonly Uint8Array[];
+  readonly leafHashes: readonly Hash[];
+  readonly submittedAt: number;
+  readonly resolve: (r: AddResult[]) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+/** Loads the tree and its right edge from storage, checking that the stored tiles hash to the stored root. */
+export async function loadTree(storage: LogStorage): Promise<{ tree: TreeState; edge: TreeEdge }> {
+  const tree = (await storage.readTree()) ?? { treeSize: 0n, rootHash: EMPTY_ROOT };
+  if (tree.treeSize === 0n) return { tree, edge: EMPTY_EDGE };
+  const refs = edgeTiles(tree.treeSize);
+  const data = await storage.readTiles(refs);
+  const missing = refs.findIndex((_, i) => data[i] === undefined);
+  if (missing >= 0) throw new Error(`storage: edge tile ${missing} of tree size ${tree.treeSize} is missing`);
+  const edge = edgeFromTiles(tree.treeSize, refs, data as Uint8Array[], decodeEntryBundle);
+  if (!bytesEqual(edgeRoot(edge), tree.rootHash)) throw new Error(`storage: stored tiles do not hash to the stored root at size ${tree.treeSize}`);
+  return { tree, edge };
+}
+
+export class Sequencer {
+  private pool: PoolRequest[] = [];
+  private pooled = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+  private draining = false;
+  private fatal: unknown;
+
+  private constructor(
+    private readonly storage: LogStorage,
+    private readonly opts: SequencerOptions,
+    private tree_: TreeState,
+    private edge_: TreeEdge,
+    private readonly hooks: SequencerHooks,
+    private readonly now: () => number,
+  ) {}
+
+  /** Opens the sequencer on the stored tree. */
+  static async open(storage: LogStorage, opts: SequencerOptions, hooks: SequencerHooks = {}, now: () => number = Date.now): Promise<Sequencer> {
+    const { tree, edge } = await loadTree(storage);
+    return new Sequencer(storage, opts, tree, edge, hooks, now);
+  }
+
+  /** The integrated (durably committed) tree. */
+  get tree(): TreeState {
+    return this.tree_;
+  }
+
+  /** The right edge of the integrated tree (partial tiles and bundle), for serving them from memory. */
+  get edge(): TreeEdge {
+    return this.edge_;
+  }
+
+  /** Entries waiting in the pool. */
+  get pending(): number {
+    return this.pooled;
+  }
+
+  /** False once the sequencer has failed for good (storage broken) or is draining. */
+  get healthy(): boolean {
+    return this.fatal === undefined && !this.draining;
+  }
+
+  /**
+   * Adds entries; resolves once they are durably sequenced (or found to be duplicates), in the order given.
+   * Rejects with TOO_LARGE for an entry over 65,535 bytes (nothing is added), PUSHBACK when the pool is full or
+   * the log is draining, INTERNAL if storage has failed.
+   */
+  add(entries: readonly Uint8Array[]): Promise<AddResult[]> {
+    if (this.fatal !== undefined) return Promise.reject(new TlogError('INTERNAL', 'the log cannot write: storage failed', { cause: this.fatal }));
+    if (this.draining) return Promise.reject(new TlogError('PUSHBACK', 'the log is shutting down', { retryAfter: 1 }));
+    entries.forEach((e, i) => checkEntrySize(e, entries.length === 1 ? 'entry' : `entry ${i}`));
+    if (entries.length === 0) return Promise.resolve([]);
+    if (entries.length > this.opts.maxPending) {
+      return Promise.reject(new TlogError('TOO_LARGE', `${entries.length} entries in one request; at most ${this.opts.maxPending}`));
+    }
+    if (this.pooled + entries.length > this.opts.maxPending) {
+      return Promise.reject(new TlogError('PUSHBACK', 'too many entries waiting to be sequenced; retry later', { retryAfter: 1 }));
+    }
+    const leafHashes = entries.map(leafHash);
+    return new Promise<AddResult[]>((resolve, reject) => {
+      this.pool.push({ entries, leafHashes, submittedAt: this.now(), resolve, reject });
+      this.pooled += entries.length;
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.flushing !== undefined) return; // the running flush reschedules when it ends
+    if (this.pooled >= this.opts.batchSize || this.draining) {
+      if (this.timer !== undefined) clearTimeout(this.timer);
+      this.timer = undefined;
+      this.flushing = this.flushLoop();
+    } else if (this.timer === undefined && this.pooled > 0) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        if (this.flushing === undefined) this.flushing = this.flushLoop();
+      }, this.opts.batchDelayMs);
+    }
+  }
+
+  private async flushLoop(): Promise<void> {
+    try {
+      // Group commit: while a commit is in flight new requests pool up; keep going while full batches wait.
+      do {
+        await this.flush();
+      } while (this.pooled >= this.opts.batchSize || (this.draining && this.pooled > 0));
+    } finally {
+      this.flushing = undefined;
+      if (this.pooled > 0 && this.fatal === undefined) this.schedule();
+    }
+  }
+
+  /** Takes whole requests from the pool until the batch holds at least batchSize entries. */
+  private takeBatch(): PoolRequest[] {
+    const batch: PoolRequest[] = [];
+    let n = 0;
+    while (this.pool.length > 0 && (n === 0 || n + (this.pool[0] as PoolRequest).entries.length <= this.opts.batchSize)) {
+      const r = this.pool.shift() as PoolRequest;
+      batch.push(r);
+      n += r.entries.length;
+    }
+    this.pooled -= n;
+    return batch;
+  }
+
+  /** Sequences one batch. The one long function of the log; every durability point is commented. */
+  private async flush(): Promise<void> {
+    const batch = this.takeBatch();
+    if (batch.length === 0) return;
+    try {
+      // Step 1: find duplicates, among the batch itself and in the log (read-only; nothing durable yet).
+      const firstSeen = new Map<string, number>(); // leaf hash (latin1) → position in `unique`
+      const unique: Hash[] = [];
+      for (const r of batch) {
+        for (const h of r.leafHashes) {
+          const k = Buffer.from(h.buffer, h.byteOffset, h.byteLength).toString('latin1');
+          if (!firstSeen.has(k)) {
+            firstSeen.set(k, unique.length);
+            unique.push(h);
+          }
+        }
+      }
+      const stored = await this.storage.lookupLeafHashes(unique);
+
+      // Step 2: assign indexes to new entries in submission order and integrate them (pure, in memory).
+      let next = this.tree_.treeSize;
+      const assigned: (bigint | undefined)[] = stored.slice();
+      const newEntries: Uint8Array[] = [];
+      const newHashes: Hash[] = [];
+      const isNew = new Array<boolean>(unique.length).fill(false);
+      for (const r of batch) {
+        r.leafHashes.forEach((h, i) => {
+          const u = firstSeen.get(Buffer.from(h.buffer, h.byteOffset, h.byteLength).toString('latin1')) as number;
+          if (assigned[u] === undefined) {
+            assigned[u] = next++;
+            isNew[u] = true;
+            newEntries.push(r.entries[i] as Uint8Array);
+            newHashes.push(h);
+          }
+        });
+      }
+      const integration = integrate(this.edge_, newEntries, newHashes);
+      const tree: TreeState = { treeSize: integration.edge.treeSize, rootHash: integration.rootHash };
+      const leafIndexes = newHashes.map((h, i) => ({ leafHash: h, leafIndex: this.tree_.treeSize + BigInt(i) }));
+
+      // Step 3 — DURABILITY POINT: one atomic, synced commit of tiles, bundles, leaf-hash index and tree state.
+      // Crash before it resolves: none of this batch survives, no client was told an index, the log restarts at
+      // the previous tree. Crash after: the whole batch survives at exactly the indexes assigned above.
+      if (newEntries.length > 0) await this.storage.commit({ tiles: integration.tiles, leafIndexes, tree });
+
+      // Step 4: the batch is sequenced and integrated. Adopt the new state, then acknowledge.
+      this.tree_ = tree;
+      this.edge_ = integration.edge;
+      const seenInBatch = new Set<number>();
+      let duplicates = 0;
+      for (const r of batch) {
+        const results: AddResult[] = r.leafHashes.map((h) => {
+          const u = firstSeen.get(Buffer.from(h.buffer, h.byteOffset, h.byteLength).toString('latin1')) as number;
+          const duplicate = !isNew[u] || seenInBatch.has(u);
+          seenInBatch.add(u);
+          if (duplicate) duplicates++;
+          return { leafIndex: assigned[u] as bigint, leafHash: h, duplicate };
+        });
+        let max = 0n;
+        for (const x of results) if (x.leafIndex > max) max = x.leafIndex;
+        this.hooks.sequenced?.(r.submittedAt, max);
+        r.resolve(results);
+      }
+      this.hooks.committed?.(tree, newEntries.length, duplicates, newEntries.length + duplicates);
+    } catch (err) {
+      // The commit failed: storage may or may not hold the batch. Nobody was acknowledged; re-read the truth
+      // before sequencing anything else, so that no index is ever handed out twice.
+      const e = err instanceof TlogError ? err : new TlogError('INTERNAL', 'the entries could not be stored; retry', { cause: err, retryAfter: 1 });
+      for (const r of batch) r.reject(e);
+      this.hooks.commitFailed?.(err);
+      await this.reload();
+    }
+  }
+
+  /** Re-reads tree and edge from storage after a failed commit; on failure the sequencer stops for good. */
+  private async reload(): Promise<void> {
+    try {
+      const { tree, edge } = await loadTree(this.storage);
+      if (tree.treeSize < this.tree_.treeSize) throw new Error(`storage went back from size ${this.tree_.treeSize} to ${tree.treeSize}`);
+      this.tree_ = tree;
+      this.edge_ = edge;
+    } catch (err) {
+      this.fatal = err;
+      const e = new TlogError('INTERNAL', 'the log cannot write: storage failed', { cause: err });
+      for (const r of this.pool) r.reject(e);
+      this.pool = [];
+      this.pooled = 0;
+    }
+  }
+
+  /** Stops accepting entries and sequences everything pooled. Resolves when the pool is empty. */
+  async drain(): Promise<void> {
+    this.draining = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    while (this.flushing !== undefined || this.pooled > 0) {
+      if (this.flushing === undefined) this.flushing = this.flushLoop();
+      await this.flushing;
+      if (this.fatal !== undefined) break;
+    }
+  }
+
+  /** For tests and diagnostics: a short description of the state. */
+  describe(): string {
+    return `size=${this.tree_.treeSize} root=${encodeHex(this.tree_.rootHash)} pending=${this.pooled}`;
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * `tilelog serve`: wiring only. Opens storage and the log, starts the HTTP server, prints the `listening` line,
+ * and on SIGTERM/SIGINT drains (every pooled entry sequenced, a final checkpoint published) before exiting.
+ */
+import { mkdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { formatAddress, parseListenAddress } from './config.js';
+import { createApp } from './http/app.js';
+import { loadOrCreateKey } from './key-file.js';
+import { Log } from './log.js';
+import { createLogger } from './logger.js';
+import { Metrics } from './metrics.js';
+import { LevelStorage } from './storage/level-storage.js';
+
+export interface ServeOptions {
+  readonly data: string;
+  readonly origin: string | undefined;
+  readonly key: string | undefined;
+  readonly http: string;
+  readonly checkpointIntervalMs: number;
+  readonly batchSize: number;
+  readonly batchDelayMs: number;
+  readonly maxPending: number;
+  readonly maxBodyBytes: number;
+  readonly logLevel: string;
+}
+
+/** The origin used when neither --origin nor an existing key names one. */
+export const DEFAULT_ORIGIN = 'localhost/tilelog';
+
+/** Runs the server until a signal; resolves after a clean shutdown. */
+export async function serve(o: ServeOptions): Promise<void> {
+  const logger = createLogger(o.logLevel);
+  const listen = parseListenAddress(o.http);
+  mkdirSync(o.data, { recursive: true });
+  const { signer, created } = loadOrCreateKey(o.key ?? join(o.data, 'log.key'), o.origin, DEFAULT_ORIGIN);
+  const origin = signer.name;
+  const metrics = new Metrics();
+  const storage = await LevelStorage.open(join(o.data, 'leveldb'));
+  const log = await Log.open({
+    storage,
+    signer,
+    origin,
+    sequencer: { batchSize: o.batchSize, batchDelayMs: o.batchDelayMs, maxPending: o.maxPending },
+    checkpointIntervalMs: o.checkpointIntervalMs,
+    onError: (err) => logger.error({ err }, 'publishing a checkpoint failed'),
+    hooks: {
+      committed: (_tree, appended, _dup, batch) => {
+        if (appended > 0) metrics.batchSize.observe(batch);
+      },
+      sequenced: (submittedAt, maxIndex) => {
+        const now = Date.now();
+        metrics.toSequenced.observe((now - submittedAt) / 1000);
+        log.publisher.waitFor(maxIndex + 1n).then(
+          () => metrics.toPublished.observe((Date.now() - submittedAt) / 1000),
+          () => {},
+        );
+      },
+      commitFailed: (err) => {
+        metrics.commitFailures.inc();
+        logger.error({ err }, 'storage commit failed');
+      },
+    },
+  });
+  const app = createApp(log, metrics, logger, { maxBodyBytes: o.maxBodyBytes, maxCheckpointAgeMs: Math.max(5000, 5 * o.checkpointIntervalMs) });
+  const server: Server = createServer(app);
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(listen.port, listen.host, () => resolve());
+  });
+  const addr = server.address() as AddressInfo;
+  logger.info({ http: formatAddress(addr.address, addr.port), origin, vkey: log.vkey, treeSize: log.tree.treeSize.toString(), keyCreated: created }, 'listening');
+
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'shutting down');
+      void shutdown(server, log).then(
+        () => {
+          logger.info({ treeSize: log.published.treeSize.toString() }, 'stopped');
+          resolve();
+        },
+        (err) => {
+          logger.error({ err }, 'unclean shutdown');
+          process.exitCode = 1;
+          resolve();
+        },
+      );
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+/** Drain order: stop new connections → sequence the pool and publish → let in-flight requests finish → close. */
+async function shutdown(server: Server, log: Log): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  await log.drain();
+  server.closeIdleConnections();
+  const timeout = setTimeout(() => server.closeAllConnections(), 10_000);
+  const idle = setInterval(() => server.closeIdleConnections(), 100);
+  await closed;
+  clearTimeout(timeout);
+  clearInterval(idle);
+  await log.close();
+}
