@@ -62,6 +62,8 @@ export class Publisher {
           if (this.timer !== undefined) tick();
         });
       }, this.intervalMs);
+      // The timer alone does not keep a process alive: servers hold it open, tests and tools may exit.
+      this.timer.unref();
     };
     tick();
     return first;

@@ -118,7 +118,11 @@ export class Sequencer {
   add(entries: readonly Uint8Array[]): Promise<AddResult[]> {
     if (this.fatal !== undefined) return Promise.reject(new TlogError('INTERNAL', 'the log cannot write: storage failed', { cause: this.fatal }));
     if (this.draining) return Promise.reject(new TlogError('PUSHBACK', 'the log is shutting down', { retryAfter: 1 }));
-    entries.forEach((e, i) => checkEntrySize(e, entries.length === 1 ? 'entry' : `entry ${i}`));
+    try {
+      entries.forEach((e, i) => checkEntrySize(e, entries.length === 1 ? 'entry' : `entry ${i}`));
+    } catch (err) {
+      return Promise.reject(err);
+    }
     if (entries.length === 0) return Promise.resolve([]);
     if (entries.length > this.opts.maxPending) {
       return Promise.reject(new TlogError('TOO_LARGE', `${entries.length} entries in one request; at most ${this.opts.maxPending}`));
@@ -241,9 +245,9 @@ export class Sequencer {
       // The commit failed: storage may or may not hold the batch. Nobody was acknowledged; re-read the truth
       // before sequencing anything else, so that no index is ever handed out twice.
       const e = err instanceof TlogError ? err : new TlogError('INTERNAL', 'the entries could not be stored; retry', { cause: err, retryAfter: 1 });
-      for (const r of batch) r.reject(e);
       this.hooks.commitFailed?.(err);
       await this.reload();
+      for (const r of batch) r.reject(e);
     }
   }
 
