@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { formatAddress, parseListenAddress } from './config.js';
-import { createApp } from './http/app.js';
+import { createHttpHandler } from './http/app.js';
 import { loadOrCreateKey } from './key-file.js';
 import { Log } from './log.js';
 import { createLogger } from './logger.js';
@@ -64,8 +64,8 @@ export async function serve(o: ServeOptions): Promise<void> {
       },
     },
   });
-  const app = createApp(log, metrics, logger, { maxBodyBytes: o.maxBodyBytes, maxCheckpointAgeMs: Math.max(5000, 5 * o.checkpointIntervalMs) });
-  const server: Server = createServer(app);
+  const handler = createHttpHandler(log, metrics, logger, { maxBodyBytes: o.maxBodyBytes, maxCheckpointAgeMs: Math.max(5000, 5 * o.checkpointIntervalMs) });
+  const server: Server = createServer(handler);
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -1,8 +1,10 @@
 /**
- * The HTTP front end (express): the tlog-tiles read API, the JSON API, health, readiness and metrics.
+ * The HTTP front end (express): the JSON API, health, readiness and metrics. The tlog-tiles read API is served by
+ * the plain handler of read-routes.ts in front of it ({@link createHttpHandler}).
  * Exactly the paths below exist; any other path is 404, a known path with another method is 405 (with `Allow`),
  * and every error has the JSON body of the one error table.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { TlogError } from '../core/errors.js';
 import type { Log } from '../log.js';
@@ -10,7 +12,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { apiRoutes, type ApiOptions } from './api-routes.js';
 import { errorHandler } from './errors.js';
-import { readRoutes } from './read-routes.js';
+import { createReadHandler } from './read-routes.js';
 import { route } from './util.js';
 
 export interface AppOptions extends ApiOptions {
@@ -29,6 +31,15 @@ const ALLOWED: readonly [RegExp, string][] = [
   [/^\/(healthz|readyz|metrics)$/, 'GET, HEAD'],
 ];
 
+/** The request handler of the HTTP server: the read fast path first, express for everything else. */
+export function createHttpHandler(log: Log, metrics: Metrics, logger: Logger, opts: AppOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const app = createApp(log, metrics, logger, opts);
+  const read = createReadHandler(log, metrics);
+  return (req, res) => {
+    if (!read(req, res)) app(req, res);
+  };
+}
+
 /** Builds the express application over a log. */
 export function createApp(log: Log, metrics: Metrics, logger: Logger, opts: AppOptions): express.Express {
   const app = express();
@@ -45,7 +56,6 @@ export function createApp(log: Log, metrics: Metrics, logger: Logger, opts: AppO
     next();
   });
 
-  app.use(readRoutes(log));
   app.use(apiRoutes(log, metrics, opts));
 
   app.get('/healthz', (_req, res) => {

@@ -4,20 +4,26 @@
  * - checkpoint: `text/plain; charset=utf-8`, not cached (it changes every interval);
  * - tiles and bundles: `application/octet-stream`, immutable (a path's bytes never change, partial ones included);
  * - entry bundles gzip-encoded when the client accepts gzip.
+ *
+ * These are the hot read paths (auditors, monitors, CDNs), so they are served by a plain `node:http` handler in
+ * front of express: no router, no middleware. Anything it does not handle (other methods, other paths) falls
+ * through to express.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { gzipSync } from 'node:zlib';
-import { Router, type Request, type Response } from 'express';
 import { LRUCache } from 'lru-cache';
-import { parseTilePath, TILE_WIDTH } from '../core/tile.js';
+import type { TlogError } from '../core/errors.js';
+import { parseTilePath, TILE_WIDTH, type TileRef } from '../core/tile.js';
+import { ERROR_TABLE, errorBody, toTlogError } from '../errors.js';
 import type { Log } from '../log.js';
-import { route } from './util.js';
+import type { Metrics } from '../metrics.js';
 
 /** `Cache-Control` of tiles and entry bundles. */
 export const IMMUTABLE = 'public, max-age=31536000, immutable';
-/** `Cache-Control` of the checkpoint: caches must revalidate every time. */
+/** `Cache-Control` of the checkpoint: caches must not keep it. */
 export const CHECKPOINT_CACHE = 'no-store';
 
-function acceptsGzip(req: Request): boolean {
+function acceptsGzip(req: IncomingMessage): boolean {
   const ae = req.headers['accept-encoding'];
   if (typeof ae !== 'string') return false;
   return ae.split(',').some((part) => {
@@ -28,35 +34,78 @@ function acceptsGzip(req: Request): boolean {
   });
 }
 
-/** Routes of the read API over `log`. */
-export function readRoutes(log: Log): Router {
-  const r = Router();
+/** Writes a coded error with the one table's status and JSON body. */
+export function writeError(res: ServerResponse, e: TlogError): void {
+  const body = JSON.stringify(errorBody(e));
+  res.writeHead(ERROR_TABLE[e.code].http, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), 'Access-Control-Allow-Origin': '*' });
+  res.end(body);
+}
+
+/**
+ * Returns a `node:http` handler for the read API. It returns false (without touching `res`) for requests that are
+ * not its own, so the caller hands them to express.
+ */
+export function createReadHandler(log: Log, metrics: Metrics): (req: IncomingMessage, res: ServerResponse) => boolean {
   const gzipCache = new LRUCache<string, Buffer>({ maxSize: 32 * 1024 * 1024, sizeCalculation: (v) => Math.max(1, v.length) });
+  const count = (route: string, req: IncomingMessage, status: number) => metrics.requests.inc({ route, method: req.method ?? '', status: String(status) });
 
-  r.get('/checkpoint', (_req: Request, res: Response) => {
-    route(res, 'checkpoint');
-    res.set('Cache-Control', CHECKPOINT_CACHE).type('text/plain; charset=utf-8').send(log.published.checkpoint);
-  });
+  const send = (req: IncomingMessage, res: ServerResponse, route: string, headers: Record<string, string | number>, body: Uint8Array | string) => {
+    headers['Content-Length'] = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
+    headers['Access-Control-Allow-Origin'] = '*';
+    res.writeHead(200, headers);
+    res.end(req.method === 'HEAD' ? undefined : body);
+    count(route, req, 200);
+  };
 
-  r.get(/^\/tile\/.*/, async (req: Request, res: Response) => {
-    const tile = parseTilePath(req.path.slice(1));
-    route(res, tile.kind === 'entries' ? 'tile/entries' : 'tile');
-    const data = await log.readTile(tile);
-    res.set('Cache-Control', IMMUTABLE).type('application/octet-stream');
-    if (tile.kind === 'entries') {
-      res.vary('Accept-Encoding');
-      if (acceptsGzip(req)) {
-        const key = `${tile.index}`;
-        let z = tile.width === TILE_WIDTH ? gzipCache.get(key) : undefined;
-        if (z === undefined) {
-          z = gzipSync(data);
-          if (tile.width === TILE_WIDTH) gzipCache.set(key, z);
+  const serveTile = async (req: IncomingMessage, res: ServerResponse, tile: TileRef, route: string) => {
+    try {
+      const data = await log.readTile(tile);
+      const headers: Record<string, string | number> = { 'Content-Type': 'application/octet-stream', 'Cache-Control': IMMUTABLE };
+      if (tile.kind === 'entries') {
+        headers['Vary'] = 'Accept-Encoding';
+        if (acceptsGzip(req)) {
+          const key = `${tile.index}`;
+          let z = tile.width === TILE_WIDTH ? gzipCache.get(key) : undefined;
+          if (z === undefined) {
+            z = gzipSync(data);
+            if (tile.width === TILE_WIDTH) gzipCache.set(key, z);
+          }
+          headers['Content-Encoding'] = 'gzip';
+          send(req, res, route, headers, z);
+          return;
         }
-        res.set('Content-Encoding', 'gzip').send(z);
-        return;
       }
+      send(req, res, route, headers, data);
+    } catch (err) {
+      const e = toTlogError(err);
+      metrics.errors.inc({ code: e.code });
+      writeError(res, e);
+      count(route, req, ERROR_TABLE[e.code].http);
     }
-    res.send(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
-  });
-  return r;
+  };
+
+  return (req, res) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+    const raw = req.url ?? '';
+    const q = raw.indexOf('?');
+    const url = q < 0 ? raw : raw.slice(0, q); // query strings (cache busters) are ignored on static resources
+    if (url === '/checkpoint') {
+      send(req, res, 'checkpoint', { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': CHECKPOINT_CACHE }, log.published.checkpoint);
+      return true;
+    }
+    if (!url.startsWith('/tile/')) return false;
+    let tile: TileRef;
+    try {
+      tile = parseTilePath(url.slice(1));
+    } catch (err) {
+      const route = url.startsWith('/tile/entries/') ? 'tile/entries' : 'tile';
+      const e = toTlogError(err);
+      metrics.errors.inc({ code: e.code });
+      writeError(res, e);
+      count(route, req, ERROR_TABLE[e.code].http);
+      return true;
+    }
+    void serveTile(req, res, tile, tile.kind === 'entries' ? 'tile/entries' : 'tile');
+    return true;
+  };
 }
