@@ -15,7 +15,7 @@ import { HASH_SIZE, type Hash } from './core/hash.js';
 import { newVerifier, type Ed25519NoteSigner } from './core/keys.js';
 import { bytesEqual } from './core/strict.js';
 import { levelCount, tileWidth, TILE_WIDTH, tilePath, type TileRef } from './core/tile.js';
-import { consistencyProof, inclusionProof, treeHash, type TileReader } from './core/tile-proof.js';
+import { consistencyProof, inclusionProof, inclusionProofs, treeHash, type TileReader } from './core/tile-proof.js';
 import { Publisher, type Published } from './publisher.js';
 import { Sequencer, type AddResult, type SequencerHooks, type SequencerOptions } from './sequencer.js';
 import type { LogStorage, TreeState } from './storage/storage.js';
@@ -116,7 +116,7 @@ export class Log {
     for (const r of results) if (r.leafIndex > max) max = r.leafIndex;
     const p = await this.publisher.waitFor(max + 1n);
     const reader = this.tileReader();
-    const proofs = await Promise.all(results.map((r) => inclusionProof(r.leafIndex, p.treeSize, reader)));
+    const proofs = await inclusionProofs(results.map((r) => r.leafIndex), p.treeSize, reader);
     return { results, checkpoint: p.checkpoint, treeSize: p.treeSize, proofs };
   }
 

@@ -57,21 +57,43 @@ function tileKey(t: TileRef): string {
   return `${t.level}/${t.index}`;
 }
 
-/** The MTH of each range, read from the tiles of a tree of `treeSize` leaves (one tile read per distinct tile). */
+/**
+ * The MTH of each range, read from the tiles of a tree of `treeSize` leaves: one read of every distinct tile,
+ * and every perfect subtree hashed once however many ranges share it (so the proofs of many nearby entries cost
+ * little more than one).
+ */
 export async function rangeHashes(ranges: readonly LeafRange[], treeSize: bigint, readTiles: TileReader): Promise<Hash[]> {
-  const plans = ranges.map(([b, e]) => rangeNodes(b, e).map((n) => tileForNode(n, treeSize)));
+  const plans = ranges.map(([b, e]) => rangeNodes(b, e));
   const wanted = new Map<string, TileRef>();
-  for (const plan of plans) for (const loc of plan) wanted.set(tileKey(loc.tile), loc.tile);
+  for (const plan of plans) for (const n of plan) {
+    const t = tileForNode(n, treeSize).tile;
+    wanted.set(tileKey(t), t);
+  }
   const tiles = [...wanted.values()];
   const data = tiles.length === 0 ? [] : await readTiles(tiles);
   if (data.length !== tiles.length) throw new Error('tile reader returned the wrong number of tiles');
   const byKey = new Map<string, Uint8Array>();
   tiles.forEach((t, i) => byKey.set(tileKey(t), data[i] as Uint8Array));
+  const memo = new Map<string, Hash>();
+  const subtreeHash = (n: NodeId): Hash => {
+    const key = `${n.height}/${n.index}`;
+    let h = memo.get(key);
+    if (h !== undefined) return h;
+    if (n.height % TILE_HEIGHT === 0) {
+      const loc = tileForNode(n, treeSize);
+      h = hashFromTile(byKey.get(tileKey(loc.tile)) as Uint8Array, loc.offset, 1);
+    } else {
+      // A node inside a tile: hash its two children (they live in the same tile).
+      const height = n.height - 1;
+      h = nodeHash(subtreeHash({ height, index: n.index * 2n }), subtreeHash({ height, index: n.index * 2n + 1n }));
+    }
+    memo.set(key, h);
+    return h;
+  };
   return plans.map((plan) => {
     let acc: Hash | undefined;
     for (let i = plan.length - 1; i >= 0; i--) {
-      const loc = plan[i] as NodeLocation;
-      const h = hashFromTile(byKey.get(tileKey(loc.tile)) as Uint8Array, loc.offset, loc.count);
+      const h = subtreeHash(plan[i] as NodeId);
       acc = acc === undefined ? h : nodeHash(h, acc);
     }
     return acc as Hash;
@@ -88,6 +110,17 @@ export async function treeHash(treeSize: bigint, readTiles: TileReader): Promise
 /** The RFC 9162 inclusion proof for `index` in the tree of `treeSize` leaves. Requires 0 ≤ index < treeSize. */
 export async function inclusionProof(index: bigint, treeSize: bigint, readTiles: TileReader): Promise<Hash[]> {
   return rangeHashes(inclusionRanges(index, treeSize), treeSize, readTiles);
+}
+
+/**
+ * The inclusion proofs of several entries in the same tree, sharing tile reads and subtree hashes.
+ * Requires 0 ≤ index < treeSize for each index. `result[i]` is the proof of `indexes[i]`.
+ */
+export async function inclusionProofs(indexes: readonly bigint[], treeSize: bigint, readTiles: TileReader): Promise<Hash[][]> {
+  const shapes = indexes.map((i) => inclusionRanges(i, treeSize));
+  const flat = await rangeHashes(shapes.flat(), treeSize, readTiles);
+  let off = 0;
+  return shapes.map((s) => flat.slice(off, (off += s.length)));
 }
 
 /** The RFC 9162 consistency proof from `oldSize` to `newSize`. Requires 0 ≤ oldSize ≤ newSize. */

@@ -19,7 +19,14 @@ export function mediaType(contentType: string | undefined): string {
 }
 
 function canonicalBytes(value: unknown, where: string): Uint8Array {
-  const s = (canonicalize as unknown as (v: unknown) => string | undefined)(value);
+  let s: string | undefined;
+  try {
+    s = (canonicalize as unknown as (v: unknown) => string | undefined)(value);
+  } catch (err) {
+    // RFC 8785 has no form for numbers outside IEEE-754 doubles (1e400 parses as Infinity), and absurd nesting
+    // overflows the stack: both are the client's input, never a server error.
+    throw malformed(`${where}: cannot be canonicalized (RFC 8785): ${err instanceof RangeError ? 'nested too deeply' : (err as Error).message}`);
+  }
   if (s === undefined) throw malformed(`${where}: not a JSON value`);
   return Buffer.from(s, 'utf8');
 }

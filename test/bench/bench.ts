@@ -360,7 +360,7 @@ async function main(): Promise<void> {
 
     // ---- 5. Reads -----------------------------------------------------------------------------------------
     if (PHASES.has('reads')) {
-      const out = await withServer('reads', dataDir, async ({ base, server }) => {
+      const prep = await withServer('reads-tiles', dataDir, async ({ base, server }) => {
         let size = await treeSizeOf(base);
         if (size < 256n * 64n) {
           // Not enough tiles (ingest skipped): add some.
@@ -372,11 +372,15 @@ async function main(): Promise<void> {
         const n = full < 1000n ? full : 1000n;
         const paths: string[] = [];
         for (let i = 0n; i < n; i++) paths.push(`/${tilePath({ kind: 'hash', level: 0, index: (i * full) / n, width: 256 })}`);
-        log(`\n# reads: GET /tile/0/<N> rotating over ${paths.length} of ${full} full level-0 tiles, and GET /checkpoint; ${READ_CONNECTIONS} keep-alive connections (autocannon)`);
+        log(`\n# reads: GET /tile/0/<N> rotating over ${paths.length} of ${full} full level-0 tiles (8 KiB each); ${READ_CONNECTIONS} keep-alive connections (autocannon)`);
         const tiles = await cannonReps('tiles', server.pid, () => ({ url: base.origin, connections: READ_CONNECTIONS, durationS: 1, requests: paths.map((path) => ({ method: 'GET', path })) }), T.readWarmS, T.readRepS);
-        const cp = await cannonReps('checkpoint', server.pid, () => ({ url: base.origin, connections: READ_CONNECTIONS, durationS: 1, requests: [{ method: 'GET', path: '/checkpoint' }] }), T.readWarmS, T.readRepS);
-        return { tiles, cp, tilesUsed: paths.length, fullTiles: full.toString(), treeSize: size.toString() };
+        return { tiles, tilesUsed: paths.length, fullTiles: full.toString(), treeSize: size.toString() };
       });
+      const cp = await withServer('reads-checkpoint', dataDir, async ({ base, server }) => {
+        log(`\n# reads: GET /checkpoint; ${READ_CONNECTIONS} keep-alive connections (autocannon)`);
+        return cannonReps('checkpoint', server.pid, () => ({ url: base.origin, connections: READ_CONNECTIONS, durationS: 1, requests: [{ method: 'GET', path: '/checkpoint' }] }), T.readWarmS, T.readRepS);
+      });
+      const out = { ...prep, cp };
       for (const [key, label, r] of [
         ['tiles', `GET /tile/0/<N> (${out.tilesUsed} full tiles, ${READ_CONNECTIONS} conns)`, out.tiles],
         ['checkpoint', `GET /checkpoint (${READ_CONNECTIONS} conns)`, out.cp],

@@ -152,11 +152,18 @@ function startLoad(s: ServerProcess, rec: Record_, rng: () => number, tag: strin
   };
 
   const poller = async () => {
+    let last = -1n;
     for (let n = 0; n < 10_000 && running(); n++) {
       try {
         const r = await request(`${s.baseUrl}/checkpoint`, {}, 5_000);
-        if (r.status !== 200) rec.problems.push(`${tag} poller: GET /checkpoint status ${r.status}`);
-        else rec.see(verifyCheckpoint(r.body.toString('utf8'), s.vkey, s.origin), `${tag} poller`);
+        if (r.status !== 200) {
+          rec.problems.push(`${tag} poller: GET /checkpoint status ${r.status}`);
+        } else {
+          const cp = verifyCheckpoint(r.body.toString('utf8'), s.vkey, s.origin);
+          if (cp.treeSize < last) rec.problems.push(`${tag} poller: /checkpoint went back from ${last} to ${cp.treeSize}`);
+          last = cp.treeSize;
+          rec.see(cp, `${tag} poller`);
+        }
       } catch (err) {
         if (err instanceof TlogError || !isNetworkError(err)) rec.problems.push(`${tag} poller: ${(err as Error).message}`);
         await sleep(5);
@@ -246,7 +253,9 @@ test(`kill -9 at random moments under concurrent writes loses no acknowledged en
   const rec = new Record_();
   const t0 = Date.now();
   const CYCLES = 5;
+  let cycles = 0;
   for (let cycle = 0; cycle < CYCLES && Date.now() - t0 < 30_000; cycle++) {
+    cycles++;
     const killAfter = 30 + Math.floor(rng() * 1400);
     const before = rec.acked.size;
     const load = startLoad(s, rec, rng, `c${cycle}`, 4, Date.now() + 10_000);
@@ -261,6 +270,7 @@ test(`kill -9 at random moments under concurrent writes loses no acknowledged en
     await verifyAgainstRecord(t, s, rec, vkey, origin, rng);
   }
   assert.ok(rec.acked.size > 0, 'some writes were acknowledged');
+  assert.ok(cycles >= 3, `only ${cycles} kill cycles fit in the time bound`);
   t.diagnostic(`statuses: ${JSON.stringify(Object.fromEntries(rec.statuses))}; ${Date.now() - t0} ms`);
   await s.stop();
   assert.deepEqual(s.errorRecords(), []);

@@ -473,8 +473,40 @@ describe('tilelog serve over HTTP', () => {
       expected.check(await postEntries(server.baseUrl, e, OCTET), [e], `re-submit ${i}`);
     }
     assert.equal(expected.size, now.treeSize);
+
+    // A second process on the same data directory is refused (one writer per log) and the first one is unaffected.
+    await assert.rejects(startServer({ dataDir: server.dataDir, origin: ORIGIN, startTimeoutMs: 10_000 }), /exited before listening/);
+    assert.equal((await request(`${server.baseUrl}/healthz`)).status, 200);
     assert.deepEqual(server.errorRecords(), [], 'no error logged');
     await server.stop();
+    // A restart that names another origin than the key's is refused: the log never changes identity.
+    await assert.rejects(startServer({ dataDir: server.dataDir, origin: 'example.com/other', startTimeoutMs: 10_000 }), /exited before listening[\s\S]*not the origin/);
+  });
+});
+
+describe('availability', () => {
+  test('one ?wait=published request of 2,000 entries does not stall other requests', { timeout: 60_000 }, async () => {
+    const s = await startServer({ checkpointInterval: '200ms', batchDelay: '5ms' });
+    const body = Array.from({ length: 2000 }, (_, i) => JSON.stringify({ avail: i })).join('\n');
+    const t0 = Date.now();
+    let done = false;
+    const big = postEntries(s.baseUrl, body, NDJSON, '?wait=published', 60_000).finally(() => (done = true));
+    // Probe /healthz every 100 ms while the request is processed (bounded: 100 probes).
+    let worst = 0;
+    for (let i = 0; i < 100 && !done; i++) {
+      const a = Date.now();
+      assert.equal((await request(`${s.baseUrl}/healthz`, {}, 30_000)).status, 200);
+      worst = Math.max(worst, Date.now() - a);
+      await sleep(100);
+    }
+    const r = await big;
+    const total = Date.now() - t0;
+    assert.equal(r.status, 200, r.text.slice(0, 300));
+    assert.ok(r.checkpoint !== undefined);
+    const cp = verifyCheckpoint(r.checkpoint, s.vkey);
+    for (const e of r.entries.slice(0, 50)) assert.ok(e.proof !== undefined && verifyInclusion(e.leafHash, e.index, cp.treeSize, e.proof, cp.rootHash));
+    await s.stop();
+    assert.ok(worst < 1000, `GET /healthz took up to ${worst} ms while one POST /v1/entries?wait=published of 2,000 entries was processed (${total} ms): the event loop is blocked`);
   });
 });
 

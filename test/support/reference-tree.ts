@@ -63,7 +63,7 @@ export class ReferenceTree {
   private readonly memo = new Map<string, Hash>();
 
   constructor(leaves: readonly Hash[] = []) {
-    this.leaves.push(...leaves);
+    for (const l of leaves) this.leaves.push(l);
   }
 
   get size(): number {
@@ -72,7 +72,7 @@ export class ReferenceTree {
 
   /** Appends leaf hashes (the memo stays valid: a range's MTH never changes). */
   push(...hashes: Hash[]): void {
-    this.leaves.push(...hashes);
+    for (const h of hashes) this.leaves.push(h);
   }
 
   /** MTH(D[begin:end]) (RFC 6962 §2.1). MTH({}) = SHA-256(""). */
@@ -184,7 +184,7 @@ export class TileStore {
     this.edge = r.edge;
     this.edges.set(r.edge.treeSize, r.edge);
     this.roots.set(r.edge.treeSize, r.rootHash);
-    this.ref.push(...hashes);
+    for (const h of hashes) this.ref.push(h);
     return r;
   }
 
@@ -198,7 +198,7 @@ export class TileStore {
         throw new Error(`TileStore: tile ${key} rewritten: width ${old.tile.width} -> ${t.tile.width} changes stored bytes`);
       }
     }
-    this.data.set(key, { tile: t.tile, data: Uint8Array.from(t.data) });
+    this.data.set(key, { tile: t.tile, data: new Uint8Array(t.data) }); // a copy: later writes cannot alias it
   }
 
   /** The stored bytes of a tile (widest version). */
@@ -215,7 +215,7 @@ export class TileStore {
       const d = this.get(t);
       const want = t.width * 32;
       if (d === undefined || d.length < want) throw new Error(`TileStore: no tile ${tileKey(t)} of width ${t.width}`);
-      return d.slice(0, want);
+      return d.subarray(0, want); // a view: exactly what a `.p/<W>` (or full) tile fetch returns
     });
   };
 }
