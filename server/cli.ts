@@ -7,6 +7,7 @@ import { parseBytes, parseDuration, parsePositiveInt } from './config.js';
 import { writeKeyFile } from './key-file.js';
 import { generateKey } from './keygen.js';
 import { DEFAULT_ORIGIN, serve } from './serve.js';
+import type { AuthConfig } from './auth.js';
 
 function wrap<T>(parse: (s: string) => T): (s: string) => T {
   return (s) => {
@@ -15,6 +16,26 @@ function wrap<T>(parse: (s: string) => T): (s: string) => T {
     } catch (err) {
       throw new InvalidArgumentError((err as Error).message);
     }
+  };
+}
+
+function authConfig(o: Record<string, unknown>): AuthConfig | undefined {
+  if (o['authIssuer'] === undefined) {
+    for (const k of ['authAudience', 'authJwksUrl', 'authJwksFile', 'readAuth']) if (o[k] !== undefined) throw new Error('--auth-* and --read-auth need --auth-issuer');
+    return undefined;
+  }
+  if (o['authAudience'] === undefined) throw new Error('--auth-issuer needs --auth-audience');
+  if ((o['authJwksUrl'] === undefined) === (o['authJwksFile'] === undefined)) throw new Error('--auth-issuer needs exactly one of --auth-jwks-url and --auth-jwks-file');
+  return {
+    issuer: o['authIssuer'] as string,
+    audience: o['authAudience'] as string,
+    ...(o['authJwksUrl'] !== undefined ? { jwksUrl: o['authJwksUrl'] as string } : {}),
+    ...(o['authJwksFile'] !== undefined ? { jwksFile: o['authJwksFile'] as string } : {}),
+    subjects: o['authSubject'] as string[],
+    algorithms: (o['authAlgorithms'] as string).split(',').map((a) => a.trim()),
+    clockToleranceSeconds: (o['authClockSkew'] as number) / 1000,
+    requireReadToken: o['readAuth'] === true,
+    readScope: o['readScope'] as string,
   };
 }
 
@@ -28,18 +49,33 @@ program
   .option('--origin <name>', `log origin and key name (default: the key file's name, else ${DEFAULT_ORIGIN})`)
   .option('--key <file>', 'private key file (Go note signer key); created if missing (default: <data>/log.key)')
   .option('--http <host:port>', 'HTTP listen address (port 0 = any free port)', '127.0.0.1:8080')
+  .option('--grpc <host:port>', 'gRPC listen address (port 0 = any free port); no gRPC unless given')
   .option('--checkpoint-interval <duration>', 'how often to sign and publish a checkpoint when the tree grew', wrap(parseDuration), 1000)
   .option('--batch-size <n>', 'commit as soon as this many entries are pooled', wrap(parsePositiveInt), 1000)
   .option('--batch-delay <duration>', 'commit at most this long after the first pooled entry', wrap(parseDuration), 10)
   .option('--max-pending <n>', 'entries that may wait to be sequenced before writes get 503', wrap(parsePositiveInt), 100_000)
   .option('--max-body <size>', 'largest request body after decompression', wrap(parseBytes), 64 * 1024 * 1024)
   .option('--log-level <level>', 'log level (fatal, error, warn, info, debug)', 'info')
+  .option('--auth-issuer <iss>', 'require writers to present a JWT from this issuer (turns authentication on)')
+  .option('--auth-audience <aud>', 'the audience writers\' tokens must carry')
+  .option('--auth-jwks-url <url>', 'JWKS of the issuer (e.g. https://kubernetes.default.svc/openid/v1/jwks)')
+  .option('--auth-jwks-file <file>', 'local JWKS file, re-read when it changes')
+  .option('--auth-subject <sub>', 'a subject allowed to write (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+  .option('--auth-algorithms <list>', 'allowed JWS algorithms', 'RS256,ES256,EdDSA')
+  .option('--auth-clock-skew <duration>', 'tolerated clock skew for exp/nbf', wrap(parseDuration), 30_000)
+  .option('--read-auth', 'require a token with the read scope to read entry contents (hash tiles and checkpoints stay public)')
+  .option('--read-scope <scope>', 'scope that grants reading entries', 'tilelog:read')
+  .option('--rate-limit <entries/s>', 'per-subject write limit in entries per second', wrap(parsePositiveInt))
+  .option('--rate-burst <entries>', 'per-subject burst (at least the largest batch; default: max(rate, 10000))', wrap(parsePositiveInt))
   .action(async (o: Record<string, unknown>) => {
     await serve({
       data: o['data'] as string,
       origin: o['origin'] as string | undefined,
       key: o['key'] as string | undefined,
       http: o['http'] as string,
+      grpc: o['grpc'] as string | undefined,
+      auth: authConfig(o),
+      rateLimit: o['rateLimit'] === undefined ? undefined : { entriesPerSecond: o['rateLimit'] as number, burst: (o['rateBurst'] as number | undefined) ?? Math.max(o['rateLimit'] as number, 10_000) },
       checkpointIntervalMs: o['checkpointInterval'] as number,
       batchSize: o['batchSize'] as number,
       batchDelayMs: o['batchDelay'] as number,

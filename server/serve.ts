@@ -13,12 +13,22 @@ import { Log } from './log.js';
 import { createLogger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { LevelStorage } from './storage/level-storage.js';
+import { Authenticator, type AuthConfig } from './auth.js';
+import { startGrpcServer, type GrpcServer } from './grpc/log-service.js';
+import { Ingest } from './ingest.js';
+import { SubjectRateLimiter, type RateLimitConfig } from './rate-limit.js';
 
 export interface ServeOptions {
   readonly data: string;
   readonly origin: string | undefined;
   readonly key: string | undefined;
   readonly http: string;
+  /** gRPC listen address; no gRPC server when undefined. */
+  readonly grpc: string | undefined;
+  /** Writer authentication (and optional read protection); off when undefined. */
+  readonly auth: AuthConfig | undefined;
+  /** Per-subject rate limit; off when undefined. */
+  readonly rateLimit: RateLimitConfig | undefined;
   readonly checkpointIntervalMs: number;
   readonly batchSize: number;
   readonly batchDelayMs: number;
@@ -64,7 +74,9 @@ export async function serve(o: ServeOptions): Promise<void> {
       },
     },
   });
-  const handler = createHttpHandler(log, metrics, logger, { maxBodyBytes: o.maxBodyBytes, maxCheckpointAgeMs: Math.max(5000, 5 * o.checkpointIntervalMs) });
+  const auth = new Authenticator(o.auth);
+  const ingest = new Ingest(log, o.rateLimit === undefined ? undefined : new SubjectRateLimiter(o.rateLimit), metrics);
+  const handler = createHttpHandler(log, { metrics, logger, auth, ingest }, { maxBodyBytes: o.maxBodyBytes, maxCheckpointAgeMs: Math.max(5000, 5 * o.checkpointIntervalMs) });
   const server: Server = createServer(handler);
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
@@ -72,7 +84,12 @@ export async function serve(o: ServeOptions): Promise<void> {
     server.listen(listen.port, listen.host, () => resolve());
   });
   const addr = server.address() as AddressInfo;
-  logger.info({ http: formatAddress(addr.address, addr.port), origin, vkey: log.vkey, treeSize: log.tree.treeSize.toString(), keyCreated: created }, 'listening');
+  let grpcServer: GrpcServer | undefined;
+  if (o.grpc !== undefined) {
+    const g = parseListenAddress(o.grpc);
+    grpcServer = await startGrpcServer({ log, ingest, auth, metrics, logger }, { maxMessageBytes: o.maxBodyBytes, maxInFlightBatches: 16 }, g.host, g.port);
+  }
+  logger.info({ http: formatAddress(addr.address, addr.port), ...(grpcServer !== undefined && o.grpc !== undefined ? { grpc: formatAddress(parseListenAddress(o.grpc).host, grpcServer.port) } : {}), auth: auth.enabled, origin, vkey: log.vkey, treeSize: log.tree.treeSize.toString(), keyCreated: created }, 'listening');
 
   await new Promise<void>((resolve) => {
     let stopping = false;
@@ -80,7 +97,7 @@ export async function serve(o: ServeOptions): Promise<void> {
       if (stopping) return;
       stopping = true;
       logger.info({ signal }, 'shutting down');
-      void shutdown(server, log).then(
+      void shutdown(server, grpcServer, log).then(
         () => {
           logger.info({ treeSize: log.published.treeSize.toString() }, 'stopped');
           resolve();
@@ -98,13 +115,16 @@ export async function serve(o: ServeOptions): Promise<void> {
 }
 
 /** Drain order: stop new connections → sequence the pool and publish → let in-flight requests finish → close. */
-async function shutdown(server: Server, log: Log): Promise<void> {
+async function shutdown(server: Server, grpcServer: GrpcServer | undefined, log: Log): Promise<void> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  grpcServer?.draining();
+  const grpcClosed = grpcServer?.shutdown(10_000);
   await log.drain();
   server.closeIdleConnections();
   const timeout = setTimeout(() => server.closeAllConnections(), 10_000);
   const idle = setInterval(() => server.closeIdleConnections(), 100);
   await closed;
+  await grpcClosed;
   clearTimeout(timeout);
   clearInterval(idle);
   await log.close();

@@ -2,15 +2,23 @@
  * The JSON API for people with curl and for collectors: submission, entries by index, proofs, log info.
  * Thin adapter: parse strictly, call the {@link Log}, format. Every number that is a size or an index is a bigint.
  */
-import express, { Router, type Request, type Response } from 'express';
+import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import type { Authenticator, Principal } from '../auth.js';
+import type { Ingest } from '../ingest.js';
+import type { Logger } from '../logger.js';
 import { TlogError, malformed } from '../core/errors.js';
 import { HASH_SIZE, type Hash } from '../core/hash.js';
 import { decodeBase64Exact, decodeHexExact, encodeBase64, parseDecimal } from '../core/strict.js';
 import { formatTlogProof } from '../core/tlog-proof.js';
 import type { Log } from '../log.js';
-import type { Metrics } from '../metrics.js';
 import { decodeEntries } from './entries-body.js';
 import { queryParams, route, sendJson } from './util.js';
+
+export interface ApiServices {
+  readonly ingest: Ingest;
+  readonly auth: Authenticator;
+  readonly logger: Logger;
+}
 
 export interface ApiOptions {
   /** Largest accepted request body after decompression, in bytes. */
@@ -26,20 +34,28 @@ export function parseLeafHash(s: string): Hash {
 const b64 = (h: Uint8Array) => encodeBase64(h);
 
 /** Routes of the JSON API. */
-export function apiRoutes(log: Log, metrics: Metrics, opts: ApiOptions): Router {
+export function apiRoutes(log: Log, services: ApiServices, opts: ApiOptions): Router {
   const r = Router();
   const raw = express.raw({ type: () => true, limit: opts.maxBodyBytes, inflate: true });
 
-  r.post('/v1/entries', raw, async (req: Request, res: Response) => {
+  // Authenticate before reading the body: an unauthenticated client cannot make the server buffer 64 MiB.
+  const writer = async (req: Request, res: Response, next: NextFunction) => {
     route(res, 'v1/entries');
+    res.locals['principal'] = await services.auth.writer(req.headers.authorization);
+    next();
+  };
+
+  r.post('/v1/entries', writer, raw, async (req: Request, res: Response) => {
+    const principal = res.locals['principal'] as Principal;
+    const started = Date.now();
+    res.on('finish', () => services.logger.info({ route: 'v1/entries', subject: principal.subject, status: res.statusCode, ms: Date.now() - started }, 'append'));
     const q = queryParams(req, ['wait']);
     if (q['wait'] !== undefined && q['wait'] !== 'sequenced' && q['wait'] !== 'published') throw malformed('wait must be "sequenced" or "published"');
     if (req.headers['content-type'] === undefined) throw new TlogError('UNSUPPORTED_MEDIA_TYPE', 'a Content-Type is required');
     const body: Uint8Array = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const entries = decodeEntries(req.headers['content-type'], body);
     if (q['wait'] === 'published') {
-      const p = await log.addAndWaitPublished(entries);
-      count(metrics, p.results);
+      const p = await services.ingest.appendAndWait(principal, entries);
       sendJson(res, {
         entries: p.results.map((x, i) => ({ index: x.leafIndex, leafHash: b64(x.leafHash), duplicate: x.duplicate, proof: (p.proofs[i] as Hash[]).map(b64) })),
         treeSize: p.treeSize,
@@ -47,17 +63,19 @@ export function apiRoutes(log: Log, metrics: Metrics, opts: ApiOptions): Router 
       });
       return;
     }
-    const results = await log.add(entries);
-    count(metrics, results);
+    const results = await services.ingest.append(principal, entries);
     sendJson(res, { entries: results.map((x) => ({ index: x.leafIndex, leafHash: b64(x.leafHash), duplicate: x.duplicate })) });
   });
 
   r.get('/v1/entries/:index', async (req: Request, res: Response) => {
     route(res, 'v1/entries/:index');
     queryParams(req, []);
+    await services.auth.reader(req.headers.authorization);
     const index = parseDecimal(String(req.params['index']), 'index');
     const entry = await log.entry(index);
-    res.set('Cache-Control', 'public, max-age=31536000, immutable').type('application/octet-stream').send(Buffer.from(entry));
+    res.set('Cache-Control', services.auth.readProtected ? 'private, max-age=31536000, immutable' : 'public, max-age=31536000, immutable');
+    if (services.auth.readProtected) res.vary('Authorization');
+    res.type('application/octet-stream').send(Buffer.from(entry));
   });
 
   r.get('/v1/proof/inclusion', async (req: Request, res: Response) => {
@@ -98,11 +116,4 @@ export function apiRoutes(log: Log, metrics: Metrics, opts: ApiOptions): Router 
     sendJson(res, { origin: log.origin, vkey: log.vkey, treeSize: p.treeSize, rootHash: b64(p.rootHash), checkpoint: p.checkpoint, integratedTreeSize: log.tree.treeSize });
   });
   return r;
-}
-
-function count(metrics: Metrics, results: readonly { duplicate: boolean }[]): void {
-  let dup = 0;
-  for (const x of results) if (x.duplicate) dup++;
-  if (results.length - dup > 0) metrics.appends.inc({ result: 'new' }, results.length - dup);
-  if (dup > 0) metrics.appends.inc({ result: 'duplicate' }, dup);
 }

@@ -8,12 +8,16 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { TlogError } from '../core/errors.js';
 import type { Log } from '../log.js';
-import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { apiRoutes, type ApiOptions } from './api-routes.js';
+import { apiRoutes, type ApiOptions, type ApiServices } from './api-routes.js';
 import { errorHandler } from './errors.js';
 import { createReadHandler } from './read-routes.js';
 import { route } from './util.js';
+
+/** What the HTTP front end needs besides the log. */
+export interface HttpServices extends ApiServices {
+  readonly metrics: Metrics;
+}
 
 export interface AppOptions extends ApiOptions {
   /** Readiness fails when the latest checkpoint is older than this (ms). */
@@ -32,16 +36,17 @@ const ALLOWED: readonly [RegExp, string][] = [
 ];
 
 /** The request handler of the HTTP server: the read fast path first, express for everything else. */
-export function createHttpHandler(log: Log, metrics: Metrics, logger: Logger, opts: AppOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  const app = createApp(log, metrics, logger, opts);
-  const read = createReadHandler(log, metrics);
+export function createHttpHandler(log: Log, services: HttpServices, opts: AppOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const app = createApp(log, services, opts);
+  const read = createReadHandler(log, services.metrics, services.auth);
   return (req, res) => {
     if (!read(req, res)) app(req, res);
   };
 }
 
 /** Builds the express application over a log. */
-export function createApp(log: Log, metrics: Metrics, logger: Logger, opts: AppOptions): express.Express {
+export function createApp(log: Log, services: HttpServices, opts: AppOptions): express.Express {
+  const { metrics, logger } = services;
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
@@ -56,7 +61,7 @@ export function createApp(log: Log, metrics: Metrics, logger: Logger, opts: AppO
     next();
   });
 
-  app.use(apiRoutes(log, metrics, opts));
+  app.use(apiRoutes(log, services, opts));
 
   app.get('/healthz', (_req, res) => {
     route(res, 'healthz');

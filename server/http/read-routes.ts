@@ -15,11 +15,14 @@ import { LRUCache } from 'lru-cache';
 import type { TlogError } from '../core/errors.js';
 import { parseTilePath, TILE_WIDTH, type TileRef } from '../core/tile.js';
 import { ERROR_TABLE, errorBody, toTlogError } from '../errors.js';
+import type { Authenticator } from '../auth.js';
 import type { Log } from '../log.js';
 import type { Metrics } from '../metrics.js';
 
 /** `Cache-Control` of tiles and entry bundles. */
 export const IMMUTABLE = 'public, max-age=31536000, immutable';
+/** `Cache-Control` of entry bundles when reading entries needs a token: shared caches must not keep them. */
+export const PRIVATE_IMMUTABLE = 'private, max-age=31536000, immutable';
 /** `Cache-Control` of the checkpoint: caches must not keep it. */
 export const CHECKPOINT_CACHE = 'no-store';
 
@@ -45,7 +48,7 @@ export function writeError(res: ServerResponse, e: TlogError): void {
  * Returns a `node:http` handler for the read API. It returns false (without touching `res`) for requests that are
  * not its own, so the caller hands them to express.
  */
-export function createReadHandler(log: Log, metrics: Metrics): (req: IncomingMessage, res: ServerResponse) => boolean {
+export function createReadHandler(log: Log, metrics: Metrics, auth: Authenticator): (req: IncomingMessage, res: ServerResponse) => boolean {
   const gzipCache = new LRUCache<string, Buffer>({ maxSize: 32 * 1024 * 1024, sizeCalculation: (v) => Math.max(1, v.length) });
   const count = (route: string, req: IncomingMessage, status: number) => metrics.requests.inc({ route, method: req.method ?? '', status: String(status) });
 
@@ -59,10 +62,14 @@ export function createReadHandler(log: Log, metrics: Metrics): (req: IncomingMes
 
   const serveTile = async (req: IncomingMessage, res: ServerResponse, tile: TileRef, route: string) => {
     try {
+      // Entry contents may hold personal data: with read protection on, bundles need a token with the read scope.
+      // Hash tiles and checkpoints stay public so that outside auditors can always check the log.
+      const protectedRead = tile.kind === 'entries' && auth.readProtected;
+      if (protectedRead) await auth.reader(req.headers.authorization);
       const data = await log.readTile(tile);
-      const headers: Record<string, string | number> = { 'Content-Type': 'application/octet-stream', 'Cache-Control': IMMUTABLE };
+      const headers: Record<string, string | number> = { 'Content-Type': 'application/octet-stream', 'Cache-Control': protectedRead ? PRIVATE_IMMUTABLE : IMMUTABLE };
       if (tile.kind === 'entries') {
-        headers['Vary'] = 'Accept-Encoding';
+        headers['Vary'] = protectedRead ? 'Accept-Encoding, Authorization' : 'Accept-Encoding';
         if (acceptsGzip(req)) {
           const key = `${tile.index}`;
           let z = tile.width === TILE_WIDTH ? gzipCache.get(key) : undefined;

@@ -93,6 +93,8 @@ export interface BatchIngestOptions {
   readonly progress?: (ackedSoFar: number, elapsedMs: number) => void;
   /** Stop early (long mode): once this many entries were acknowledged. */
   readonly stopAfterEntries?: number;
+  /** Stop at once when aborted (the server died). */
+  readonly signal?: AbortSignal;
 }
 
 /** `concurrency` clients, each posting batches back to back on its own keep-alive connection. */
@@ -109,7 +111,7 @@ export async function runBatchIngest(o: BatchIngestOptions): Promise<BatchIngest
   const t0 = nowMs();
   const end = t0 + o.warmupMs + o.windows * o.windowMs;
   const contentType = CONTENT_TYPE[o.format];
-  const done = () => nowMs() >= end || (o.stopAfterEntries !== undefined && total >= o.stopAfterEntries);
+  const done = () => nowMs() >= end || (o.stopAfterEntries !== undefined && total >= o.stopAfterEntries) || o.signal?.aborted === true;
   const ticker = o.progress === undefined ? undefined : setInterval(() => o.progress?.(total, nowMs() - t0), 250);
 
   const worker = async () => {
@@ -178,7 +180,9 @@ export class PacedLoad {
     readonly entriesPerSecond: number,
     batchEntries: number,
     entryBytes: number,
+    signal?: AbortSignal,
   ) {
+    signal?.addEventListener('abort', () => (this.stopped = true));
     const agent = new Agent({ keepAlive: true, maxSockets: 2 });
     const periodMs = (1000 * batchEntries) / entriesPerSecond;
     this.done = (async () => {
@@ -229,6 +233,7 @@ export async function runPublishedProbes(o: {
   windowMs: number;
   windows: number;
   jitterMs: number;
+  signal?: AbortSignal;
 }): Promise<PublishedProbeResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: o.probes });
   const windows: number[][] = Array.from({ length: o.windows }, () => []);
@@ -237,7 +242,7 @@ export async function runPublishedProbes(o: {
   const t0 = nowMs();
   const end = t0 + o.windows * o.windowMs;
   const worker = async () => {
-    while (nowMs() < end) {
+    while (nowMs() < end && o.signal?.aborted !== true) {
       await sleep(Math.random() * o.jitterMs);
       const tSubmit = nowMs();
       if (tSubmit >= end) break;
@@ -279,8 +284,8 @@ export interface CannonResult {
 }
 
 /** Runs autocannon once; throughput counts 2xx replies only. */
-export async function cannon(o: { url: string; connections: number; durationS: number; requests: RequestSpec[]; timeoutS?: number }): Promise<CannonResult> {
-  const r: Result = await autocannon({
+export async function cannon(o: { url: string; connections: number; durationS: number; requests: RequestSpec[]; timeoutS?: number; signal?: AbortSignal }): Promise<CannonResult> {
+  const inst = autocannon({
     url: o.url,
     connections: o.connections,
     duration: o.durationS,
@@ -288,6 +293,15 @@ export async function cannon(o: { url: string; connections: number; durationS: n
     timeout: o.timeoutS ?? 10,
     pipelining: 1,
   });
+  const stop = () => inst.stop();
+  o.signal?.addEventListener('abort', stop);
+  let r: Result;
+  try {
+    if (o.signal?.aborted === true) inst.stop();
+    r = await inst;
+  } finally {
+    o.signal?.removeEventListener('abort', stop);
+  }
   const statusCodes: Record<string, number> = {};
   for (const [k, v] of Object.entries(r.statusCodeStats ?? {})) statusCodes[k] = v.count;
   return {

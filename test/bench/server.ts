@@ -82,6 +82,11 @@ export class ServerProcess {
     });
   }
 
+  /** Resolves when the process has exited (for whatever reason). */
+  get exit(): Promise<StopResult> {
+    return this.exited;
+  }
+
   get pid(): number {
     return this.proc.pid as number;
   }
