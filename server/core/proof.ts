@@ -49,8 +49,9 @@ export function rootFromInclusionProof(leafHash: Hash, index: bigint, treeSize: 
  */
 export function verifyConsistency(oldSize: bigint, newSize: bigint, oldRoot: Hash, newRoot: Hash, proof: readonly Hash[]): boolean {
   if (oldSize < 0n || oldSize > newSize) return false;
+  // tlog-witness: an empty old tree has root SHA-256(""), and then the proof MUST be empty.
+  if (oldSize === 0n) return proof.length === 0 && bytesEqual(oldRoot, EMPTY_ROOT) && (newSize > 0n || bytesEqual(newRoot, EMPTY_ROOT));
   if (oldSize === newSize) return proof.length === 0 && bytesEqual(oldRoot, newRoot);
-  if (oldSize === 0n) return proof.length === 0 && bytesEqual(oldRoot, EMPTY_ROOT);
   if (proof.length === 0) return false;
   for (const p of proof) if (p.length !== HASH_SIZE) return false;
   let path = proof;

@@ -36,27 +36,31 @@ export async function sequencerBreakdown(seconds: number, clients: number, batch
   const commitMs: number[] = [];
   const commitAt: number[] = [];
   const batchEntries: number[] = [];
-  const timed: LogStorage = {
-    readTree: () => storage.readTree(),
-    readTiles: (t) => storage.readTiles(t),
-    lookupLeafHashes: async (h) => {
-      const t = nowMs();
-      const r = await storage.lookupLeafHashes(h);
-      lookupMs.push(nowMs() - t);
-      return r;
+  // Wrap only the two methods of interest; everything else goes straight to the real storage.
+  const timed = new Proxy(storage, {
+    get(target, prop, receiver) {
+      if (prop === 'lookupLeafHashes') {
+        return async (h: Parameters<LogStorage['lookupLeafHashes']>[0]) => {
+          const t = nowMs();
+          const r = await target.lookupLeafHashes(h);
+          lookupMs.push(nowMs() - t);
+          return r;
+        };
+      }
+      if (prop === 'commit') {
+        return async (c: Parameters<LogStorage['commit']>[0]) => {
+          const t = nowMs();
+          await target.commit(c);
+          const e = nowMs();
+          commitMs.push(e - t);
+          commitAt.push(e);
+          batchEntries.push(c.leafIndexes.length);
+        };
+      }
+      const v: unknown = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
-    commit: async (c) => {
-      const t = nowMs();
-      await storage.commit(c);
-      const e = nowMs();
-      commitMs.push(e - t);
-      commitAt.push(e);
-      batchEntries.push(c.leafIndexes.length);
-    },
-    readCheckpoint: () => storage.readCheckpoint(),
-    writeCheckpoint: (c) => storage.writeCheckpoint(c),
-    close: () => storage.close(),
-  };
+  });
   try {
     const seq = await Sequencer.open(timed, { batchSize, batchDelayMs: 10, maxPending: 100_000 });
     const f = new EntryFactory();

@@ -482,6 +482,8 @@ describe('proof.ts: verifyInclusion', () => {
     assert.equal(verifyInclusion(ref.leaves[5] as Hash, -1n, 9n, p, root), false, 'negative index');
     assert.equal(verifyInclusion(ref.leaves[5] as Hash, 5n, -9n, p, root), false, 'negative size');
     assert.equal(rootFromInclusionProof(ref.leaves[5] as Hash, 5n, 9n, p.slice(0, -1)), undefined, 'short proof has no root');
+    assert.equal(rootFromInclusionProof(ref.leaves[5] as Hash, 5n, 9n, [p[0]!.subarray(0, 31), ...p.slice(1)]), undefined, 'a 31-byte element has no root');
+    assert.equal(rootFromInclusionProof(ref.leaves[5] as Hash, 5n, 9n, [...p.slice(0, -1), new Uint8Array(64)]), undefined, 'a 64-byte element has no root');
   });
 
   test('property: verification never throws, whatever the input', () => {

@@ -106,7 +106,7 @@ describe('parseDecimal', () => {
         const n = malformedOr(() => parseDecimal(s));
         if (n !== undefined) assert.equal(n.toString(), s);
       }),
-      { numRuns: 600 },
+      { numRuns: 300 },
     );
   });
 });

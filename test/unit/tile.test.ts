@@ -198,7 +198,7 @@ describe('tile path properties', () => {
           assert.ok(t.width >= 1 && t.width <= 256 && t.level >= 0 && t.level <= 63 && t.index >= 0n && t.index <= MAX);
         }
       }),
-      { numRuns: 800 },
+      { numRuns: 400 },
     );
   });
 });
