@@ -22,6 +22,11 @@ import type { LogStorage, TreeState } from './storage/storage.js';
 export interface SequencerOptions {
   /** Commit as soon as this many entries are pooled. */
   readonly batchSize: number;
+  /**
+   * Most entries in one commit (group commit: what pooled up while the previous commit was syncing goes into the
+   * next one, up to this cap). Default: 16 × batchSize.
+   */
+  readonly maxBatchEntries?: number;
   /** Commit at most this long after the first entry entered an empty pool. */
   readonly batchDelayMs: number;
   /** Entries that may wait in the pool; beyond it, add() rejects with PUSHBACK (HTTP 503 + Retry-After). */
@@ -164,11 +169,12 @@ export class Sequencer {
     }
   }
 
-  /** Takes whole requests from the pool until the batch holds at least batchSize entries. */
+  /** Takes whole requests from the pool, up to maxBatchEntries (at least one request, whatever its size). */
   private takeBatch(): PoolRequest[] {
     const batch: PoolRequest[] = [];
     let n = 0;
-    while (this.pool.length > 0 && (n === 0 || n + (this.pool[0] as PoolRequest).entries.length <= this.opts.batchSize)) {
+    const cap = this.opts.maxBatchEntries ?? 16 * this.opts.batchSize;
+    while (this.pool.length > 0 && (n === 0 || n + (this.pool[0] as PoolRequest).entries.length <= cap)) {
       const r = this.pool.shift() as PoolRequest;
       batch.push(r);
       n += r.entries.length;
@@ -185,15 +191,18 @@ export class Sequencer {
       // Step 1: find duplicates, among the batch itself and in the log (read-only; nothing durable yet).
       const firstSeen = new Map<string, number>(); // leaf hash (latin1) → position in `unique`
       const unique: Hash[] = [];
-      for (const r of batch) {
-        for (const h of r.leafHashes) {
+      const positions: number[][] = batch.map((r) =>
+        r.leafHashes.map((h) => {
           const k = Buffer.from(h.buffer, h.byteOffset, h.byteLength).toString('latin1');
-          if (!firstSeen.has(k)) {
-            firstSeen.set(k, unique.length);
+          let u = firstSeen.get(k);
+          if (u === undefined) {
+            u = unique.length;
+            firstSeen.set(k, u);
             unique.push(h);
           }
-        }
-      }
+          return u;
+        }),
+      );
       const stored = await this.storage.lookupLeafHashes(unique);
 
       // Step 2: assign indexes to new entries in submission order and integrate them (pure, in memory).
@@ -202,17 +211,16 @@ export class Sequencer {
       const newEntries: Uint8Array[] = [];
       const newHashes: Hash[] = [];
       const isNew = new Array<boolean>(unique.length).fill(false);
-      for (const r of batch) {
-        r.leafHashes.forEach((h, i) => {
-          const u = firstSeen.get(Buffer.from(h.buffer, h.byteOffset, h.byteLength).toString('latin1')) as number;
+      batch.forEach((r, b) => {
+        (positions[b] as number[]).forEach((u, i) => {
           if (assigned[u] === undefined) {
             assigned[u] = next++;
             isNew[u] = true;
             newEntries.push(r.entries[i] as Uint8Array);
-            newHashes.push(h);
+            newHashes.push(r.leafHashes[i] as Hash);
           }
         });
-      }
+      });
       const integration = integrate(this.edge_, newEntries, newHashes);
       const tree: TreeState = { treeSize: integration.edge.treeSize, rootHash: integration.rootHash };
       const leafIndexes = newHashes.map((h, i) => ({ leafHash: h, leafIndex: this.tree_.treeSize + BigInt(i) }));
@@ -227,9 +235,9 @@ export class Sequencer {
       this.edge_ = integration.edge;
       const seenInBatch = new Set<number>();
       let duplicates = 0;
-      for (const r of batch) {
-        const results: AddResult[] = r.leafHashes.map((h) => {
-          const u = firstSeen.get(Buffer.from(h.buffer, h.byteOffset, h.byteLength).toString('latin1')) as number;
+      batch.forEach((r, b) => {
+        const results: AddResult[] = (positions[b] as number[]).map((u, i) => {
+          const h = r.leafHashes[i] as Hash;
           const duplicate = !isNew[u] || seenInBatch.has(u);
           seenInBatch.add(u);
           if (duplicate) duplicates++;
@@ -239,7 +247,7 @@ export class Sequencer {
         for (const x of results) if (x.leafIndex > max) max = x.leafIndex;
         this.hooks.sequenced?.(r.submittedAt, max);
         r.resolve(results);
-      }
+      });
       this.hooks.committed?.(tree, newEntries.length, duplicates, newEntries.length + duplicates);
     } catch (err) {
       // The commit failed: storage may or may not hold the batch. Nobody was acknowledged; re-read the truth

@@ -8,6 +8,7 @@
  *   lines are skipped; each value becomes one entry as above.
  * Content-Encoding (gzip, deflate) is undone before this code runs.
  */
+import { isUtf8 } from 'node:buffer';
 import canonicalize from 'canonicalize';
 import { TlogError, malformed } from '../core/errors.js';
 
@@ -39,14 +40,10 @@ function parseJson(text: string, where: string): unknown {
   }
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
 function decodeUtf8(body: Uint8Array): string {
-  try {
-    return utf8.decode(body);
-  } catch {
-    throw malformed('body is not valid UTF-8');
-  }
+  const b = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  if (!isUtf8(b)) throw malformed('body is not valid UTF-8');
+  return b.toString('utf8');
 }
 
 /** Splits a request body into entries according to its Content-Type. */
