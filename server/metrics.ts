@@ -22,6 +22,13 @@ export class Metrics {
   readonly requests = new Counter({ name: 'tilelog_http_requests_total', help: 'HTTP requests by route, method and status.', labelNames: ['route', 'method', 'status'] as const, registers: [this.registry] });
   readonly errors = new Counter({ name: 'tilelog_errors_total', help: 'Errors returned to clients, by error code.', labelNames: ['code'] as const, registers: [this.registry] });
 
+  /** Counts an error returned to a client: by code, plus pushback and authentication failures. */
+  recordError(code: string): void {
+    this.errors.inc({ code });
+    if (code === 'PUSHBACK') this.pushback.inc();
+    if (code === 'UNAUTHENTICATED' || code === 'PERMISSION_DENIED') this.authFailures.inc({ code });
+  }
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'tilelog_process_' });
   }

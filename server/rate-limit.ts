@@ -22,7 +22,8 @@ export class SubjectRateLimiter {
 
   /** Takes `n` entries from `subject`'s budget, or throws RATE_LIMITED with the time until it refills. */
   async consume(subject: string, n: number): Promise<void> {
-    if (n > this.cfg.burst) throw new TlogError('RATE_LIMITED', `${n} entries in one request exceed the burst limit of ${this.cfg.burst}`);
+    // Retrying cannot help such a request: it is too large, not early.
+    if (n > this.cfg.burst) throw new TlogError('TOO_LARGE', `${n} entries in one request exceed the per-subject burst limit of ${this.cfg.burst}; send smaller batches`);
     try {
       await this.limiter.consume(subject, n);
     } catch (res) {

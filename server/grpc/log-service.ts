@@ -77,8 +77,7 @@ export async function startGrpcServer(s: GrpcServices, opts: GrpcOptions, host: 
   const fail = (method: string, err: unknown): Partial<grpc.ServiceError> => {
     const e = toTlogError(err);
     if (e.code === 'INTERNAL') logger.error({ err: e.cause ?? err, rpc: method }, 'internal error');
-    if (e.code === 'UNAUTHENTICATED' || e.code === 'PERMISSION_DENIED') metrics.authFailures.inc({ code: e.code });
-    metrics.errors.inc({ code: e.code });
+    metrics.recordError(e.code);
     const se = toServiceError(e);
     metrics.grpcCalls.inc({ method, code: String(se.code) });
     return se;
@@ -186,8 +185,10 @@ export async function startGrpcServer(s: GrpcServices, opts: GrpcOptions, host: 
     const abort = (err: unknown) => {
       if (closed) return;
       closed = true;
-      call.destroy(fail('AppendStream', err) as Error);
+      // grpc-js sends a server stream's status when the stream emits 'error' (destroy() would skip it).
+      call.emit('error', fail('AppendStream', err));
     };
+    let drainPending = false;
     principal = auth.writer(authorization(call.metadata));
     principal.catch(abort);
     call.on('data', (req: Obj | Malformed) => {
@@ -208,7 +209,7 @@ export async function startGrpcServer(s: GrpcServices, opts: GrpcOptions, host: 
         } catch (err) {
           const e = toTlogError(err);
           if (e.code === 'INTERNAL') logger.error({ err: e.cause ?? err, rpc: 'AppendStream' }, 'internal error');
-          metrics.errors.inc({ code: e.code });
+          metrics.recordError(e.code);
           const se = toServiceError(e);
           return { id, entries: [], error: { status: se.code, code: e.code, message: e.message, retryAfterSeconds: e.retryAfter === undefined ? 0 : Math.max(1, Math.ceil(e.retryAfter)) } };
         }
@@ -226,7 +227,13 @@ export async function startGrpcServer(s: GrpcServices, opts: GrpcOptions, host: 
         inFlight--;
         if (inFlight < opts.maxInFlightBatches) {
           if (flushed) call.resume();
-          else call.once('drain', () => call.resume());
+          else if (!drainPending) {
+            drainPending = true;
+            call.once('drain', () => {
+              drainPending = false;
+              call.resume();
+            });
+          }
         }
         finish();
       });

@@ -42,13 +42,13 @@ export function errorHandler(logger: Logger, metrics: Metrics) {
     const e = fromBodyParser(err) ?? toTlogError(err);
     const m = ERROR_TABLE[e.code];
     if (e.code === 'INTERNAL') logger.error({ err: e.cause ?? err }, 'internal error');
-    if (e.code === 'PUSHBACK') metrics.pushback.inc();
-    metrics.errors.inc({ code: e.code });
+    metrics.recordError(e.code);
     if (res.headersSent) {
       res.destroy();
       return;
     }
     if (e.retryAfter !== undefined) res.set('Retry-After', String(Math.max(1, Math.ceil(e.retryAfter))));
+    if (e.code === 'UNAUTHENTICATED') res.set('WWW-Authenticate', 'Bearer realm="tilelog"');
     res.status(m.http).type('application/json').send(JSON.stringify(errorBody(e)));
   };
 }

@@ -40,7 +40,9 @@ function acceptsGzip(req: IncomingMessage): boolean {
 /** Writes a coded error with the one table's status and JSON body. */
 export function writeError(res: ServerResponse, e: TlogError): void {
   const body = JSON.stringify(errorBody(e));
-  res.writeHead(ERROR_TABLE[e.code].http, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), 'Access-Control-Allow-Origin': '*' });
+  const headers: Record<string, string | number> = { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), 'Access-Control-Allow-Origin': '*' };
+  if (e.code === 'UNAUTHENTICATED') headers['WWW-Authenticate'] = 'Bearer realm="tilelog"';
+  res.writeHead(ERROR_TABLE[e.code].http, headers);
   res.end(body);
 }
 
@@ -85,7 +87,7 @@ export function createReadHandler(log: Log, metrics: Metrics, auth: Authenticato
       send(req, res, route, headers, data);
     } catch (err) {
       const e = toTlogError(err);
-      metrics.errors.inc({ code: e.code });
+      metrics.recordError(e.code);
       writeError(res, e);
       count(route, req, ERROR_TABLE[e.code].http);
     }
@@ -107,7 +109,7 @@ export function createReadHandler(log: Log, metrics: Metrics, auth: Authenticato
     } catch (err) {
       const route = url.startsWith('/tile/entries/') ? 'tile/entries' : 'tile';
       const e = toTlogError(err);
-      metrics.errors.inc({ code: e.code });
+      metrics.recordError(e.code);
       writeError(res, e);
       count(route, req, ERROR_TABLE[e.code].http);
       return true;

@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Level } from 'level';
+import { removeOnExit } from './server.js';
 import { nowMs } from './stats.js';
 
 /** SHA-256 hashes per second of `inputBytes`-byte inputs, one rate per repetition of `repMs`. */
@@ -45,6 +46,7 @@ export interface LevelBaseline {
  */
 export async function levelBatchRates(reps: number, repMs: number, batchPuts = 1000, valueBytes = 300, parentDir = tmpdir()): Promise<LevelBaseline> {
   const dir = mkdtempSync(join(parentDir, 'tilelog-bench-level-'));
+  removeOnExit(dir);
   const db = new Level<Uint8Array, Uint8Array>(dir, {
     keyEncoding: 'view',
     valueEncoding: 'view',

@@ -112,7 +112,8 @@ export async function runBatchIngest(o: BatchIngestOptions): Promise<BatchIngest
   const t0 = nowMs();
   const end = t0 + o.warmupMs + o.windows * o.windowMs;
   const contentType = CONTENT_TYPE[o.format];
-  const done = () => nowMs() >= end || (o.stopAfterEntries !== undefined && total >= o.stopAfterEntries) || o.signal?.aborted === true;
+  let finished = false; // set when the run ends, also on failure: no worker goes on in the background
+  const done = () => finished || nowMs() >= end || (o.stopAfterEntries !== undefined && total >= o.stopAfterEntries) || o.signal?.aborted === true;
   const ticker = o.progress === undefined ? undefined : setInterval(() => o.progress?.(total, nowMs() - t0), 250);
 
   const worker = async () => {
@@ -155,6 +156,7 @@ export async function runBatchIngest(o: BatchIngestOptions): Promise<BatchIngest
   try {
     await Promise.all(Array.from({ length: o.concurrency }, worker));
   } finally {
+    finished = true;
     if (ticker !== undefined) clearInterval(ticker);
     agent.destroy();
   }
@@ -205,12 +207,19 @@ export class PacedLoad {
     })();
   }
 
-  /** Stops and returns the achieved rate (entries/s). */
+  /** Stops (idempotent) and returns the achieved rate (entries/s). */
   async stop(): Promise<number> {
-    this.stopped = true;
-    this.t1 = nowMs();
+    if (!this.stopped || this.t1 === 0) {
+      this.stopped = true;
+      this.t1 = nowMs();
+    }
     await this.done;
-    return this.acked / ((this.t1 - this.t0) / 1000);
+    return this.achievedPerS;
+  }
+
+  /** Entries per second acknowledged from the start until stop(). */
+  get achievedPerS(): number {
+    return this.acked / (((this.t1 === 0 ? nowMs() : this.t1) - this.t0) / 1000);
   }
 }
 
@@ -242,8 +251,9 @@ export async function runPublishedProbes(o: {
   let firstError: string | undefined;
   const t0 = nowMs();
   const end = t0 + o.windows * o.windowMs;
+  let finished = false;
   const worker = async () => {
-    while (nowMs() < end && o.signal?.aborted !== true) {
+    while (!finished && nowMs() < end && o.signal?.aborted !== true) {
       await sleep(Math.random() * o.jitterMs);
       const tSubmit = nowMs();
       if (tSubmit >= end) break;
@@ -268,6 +278,7 @@ export async function runPublishedProbes(o: {
   try {
     await Promise.all(Array.from({ length: o.probes }, worker));
   } finally {
+    finished = true;
     agent.destroy();
   }
   return { windows, errors, firstError };

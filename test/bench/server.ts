@@ -5,7 +5,7 @@
  * process exits for any reason (normal end, thrown error, Ctrl-C), so no server outlives a run.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -16,7 +16,13 @@ export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const TILELOG_BIN = join(REPO_ROOT, 'bin', 'tilelog.js');
 
 const live = new Set<ChildProcess>();
+const tempDirs = new Set<string>();
 let cleanupInstalled = false;
+
+/** Removes `dir` when the bench process exits, however it exits (unless BENCH_KEEP=1). */
+export function removeOnExit(dir: string): void {
+  if (process.env['BENCH_KEEP'] !== '1') tempDirs.add(dir);
+}
 
 /** Kills every live server on exit and on SIGINT/SIGTERM of the bench itself. */
 export function installCleanup(): void {
@@ -30,6 +36,9 @@ export function installCleanup(): void {
         // already gone
       }
     }
+    // The data directories: LevelDB keeps no file open once its process is dead, and a killed server's files are
+    // only ours to delete.
+    for (const d of tempDirs) rmSync(d, { recursive: true, force: true, maxRetries: 3 });
   };
   process.on('exit', killAll);
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
@@ -170,18 +179,34 @@ export class ServerProcess {
 }
 
 export function readRss(pid: number): number | undefined {
+  return readMemory(pid)?.rss;
+}
+
+/**
+ * VmRSS and its parts from /proc/<pid>/status: anonymous memory (heaps, malloc arenas) and file-backed pages
+ * (the node binary, and LevelDB's table files, which it mmaps: page cache the kernel can reclaim).
+ */
+export function readMemory(pid: number): { rss: number; anon: number; file: number } | undefined {
   try {
     const s = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const m = /^VmRSS:\s+([0-9]+)\s+kB/m.exec(s);
-    return m === null ? undefined : Number(m[1]) * 1024;
+    const kb = (name: string) => Number(new RegExp(`^${name}:\\s+([0-9]+)\\s+kB`, 'm').exec(s)?.[1] ?? NaN) * 1024;
+    const rss = kb('VmRSS');
+    return Number.isFinite(rss) ? { rss, anon: kb('RssAnon'), file: kb('RssFile') } : undefined;
   } catch {
     return undefined;
   }
 }
 
-/** Samples the RSS of a process every `intervalMs` until stopped. */
+export interface RssSample {
+  readonly t: number;
+  readonly rss: number;
+  readonly anon: number;
+  readonly file: number;
+}
+
+/** Samples the memory of a process every `intervalMs` until stopped. */
 export class RssSampler {
-  readonly samples: { t: number; rss: number }[] = [];
+  readonly samples: RssSample[] = [];
   private timer: NodeJS.Timeout | undefined;
   private readonly t0 = nowMs();
 
@@ -195,17 +220,24 @@ export class RssSampler {
   }
 
   private sample(): void {
-    const rss = readRss(this.pid);
-    if (rss !== undefined) this.samples.push({ t: nowMs() - this.t0, rss });
+    const m = readMemory(this.pid);
+    if (m !== undefined) this.samples.push({ t: nowMs() - this.t0, ...m });
   }
 
-  stop(): { maxBytes: number; lastBytes: number; count: number } {
+  /** Stops sampling; the maxima of RSS and of its parts (bytes), and the last RSS. */
+  stop(): { maxBytes: number; maxAnonBytes: number; maxFileBytes: number; lastBytes: number; count: number } {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
     this.sample();
     let m = 0;
-    for (const s of this.samples) if (s.rss > m) m = s.rss;
-    return { maxBytes: m, lastBytes: this.samples[this.samples.length - 1]?.rss ?? 0, count: this.samples.length };
+    let a = 0;
+    let f = 0;
+    for (const s of this.samples) {
+      m = Math.max(m, s.rss);
+      a = Math.max(a, s.anon);
+      f = Math.max(f, s.file);
+    }
+    return { maxBytes: m, maxAnonBytes: a, maxFileBytes: f, lastBytes: this.samples[this.samples.length - 1]?.rss ?? 0, count: this.samples.length };
   }
 }
 
