@@ -56,6 +56,7 @@ program
   .option('--max-pending <n>', 'entries that may wait to be sequenced before writes get 503', wrap(parsePositiveInt), 100_000)
   .option('--max-body <size>', 'largest request body after decompression', wrap(parseBytes), 64 * 1024 * 1024)
   .option('--log-level <level>', 'log level (fatal, error, warn, info, debug)', 'info')
+  .option('--leveldb-open-files <n>', 'LevelDB table files kept open and memory-mapped (bounds file-backed RSS, ~2 MiB each)', wrap(parsePositiveInt), 256)
   .option('--auth-issuer <iss>', 'require writers to present a JWT from this issuer (turns authentication on)')
   .option('--auth-audience <aud>', 'the audience writers\' tokens must carry')
   .option('--auth-jwks-url <url>', 'JWKS of the issuer (e.g. https://kubernetes.default.svc/openid/v1/jwks)')
@@ -82,6 +83,7 @@ program
       maxPending: o['maxPending'] as number,
       maxBodyBytes: o['maxBody'] as number,
       logLevel: o['logLevel'] as string,
+      leveldbOpenFiles: o['leveldbOpenFiles'] as number,
     });
   });
 

@@ -89,7 +89,7 @@ export class Log {
       published = { checkpoint: stored, treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash, publishedAt: o.now?.() ?? Date.now() };
     }
     const publisher = new Publisher(o.storage, o.origin, o.signer, () => sequencer.tree, published, o.checkpointIntervalMs, o.now, o.onError);
-    const log = new Log(o.origin, o.signer.vkey, o.storage, sequencer, publisher, o.tileCacheBytes ?? 64 * 1024 * 1024);
+    const log = new Log(o.origin, o.signer.vkey, o.storage, sequencer, publisher, o.tileCacheBytes ?? 32 * 1024 * 1024);
     await publisher.start();
     return log;
   }

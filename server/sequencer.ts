@@ -159,10 +159,11 @@ export class Sequencer {
 
   private async flushLoop(): Promise<void> {
     try {
-      // Group commit: while a commit is in flight new requests pool up; keep going while full batches wait.
+      // Group commit: what pooled up while a commit was syncing goes into the next commit at once (the sync was
+      // its waiting time); the batch delay only applies to the first entry into an idle pool.
       do {
         await this.flush();
-      } while (this.pooled >= this.opts.batchSize || (this.draining && this.pooled > 0));
+      } while (this.pooled > 0 && this.fatal === undefined);
     } finally {
       this.flushing = undefined;
       if (this.pooled > 0 && this.fatal === undefined) this.schedule();

@@ -35,6 +35,8 @@ export interface ServeOptions {
   readonly maxPending: number;
   readonly maxBodyBytes: number;
   readonly logLevel: string;
+  /** LevelDB table files kept open (memory-mapped). */
+  readonly leveldbOpenFiles: number;
 }
 
 /** The origin used when neither --origin nor an existing key names one. */
@@ -48,7 +50,7 @@ export async function serve(o: ServeOptions): Promise<void> {
   const { signer, created } = loadOrCreateKey(o.key ?? join(o.data, 'log.key'), o.origin, DEFAULT_ORIGIN);
   const origin = signer.name;
   const metrics = new Metrics();
-  const storage = await LevelStorage.open(join(o.data, 'leveldb'));
+  const storage = await LevelStorage.open(join(o.data, 'leveldb'), { maxOpenFiles: o.leveldbOpenFiles });
   const log = await Log.open({
     storage,
     signer,

@@ -59,12 +59,21 @@ export function decodeEntries(contentType: string | undefined, body: Uint8Array)
     return [canonicalBytes(value, 'body')];
   }
   if (NDJSON.has(type)) {
+    // Split while still bytes: one large string per request is slow to allocate, one small string per line is not.
+    const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
     const out: Uint8Array[] = [];
-    decodeUtf8(body).split('\n').forEach((line, i) => {
-      const l = line.endsWith('\r') ? line.slice(0, -1) : line;
-      if (l.trim() === '') return;
-      out.push(canonicalBytes(parseJson(l, `line ${i + 1}`), `line ${i + 1}`));
-    });
+    let start = 0;
+    for (let line = 1; start <= buf.length; line++) {
+      let end = buf.indexOf(0x0a, start);
+      if (end < 0) end = buf.length;
+      let stop = end;
+      if (stop > start && buf[stop - 1] === 0x0d) stop--;
+      const bytes = buf.subarray(start, stop);
+      start = end + 1;
+      const text = decodeUtf8(bytes);
+      if (text.trim() === '') continue;
+      out.push(canonicalBytes(parseJson(text, `line ${line}`), `line ${line}`));
+    }
     if (out.length === 0) throw malformed('body: no entries');
     return out;
   }

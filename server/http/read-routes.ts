@@ -51,7 +51,7 @@ export function writeError(res: ServerResponse, e: TlogError): void {
  * not its own, so the caller hands them to express.
  */
 export function createReadHandler(log: Log, metrics: Metrics, auth: Authenticator): (req: IncomingMessage, res: ServerResponse) => boolean {
-  const gzipCache = new LRUCache<string, Buffer>({ maxSize: 32 * 1024 * 1024, sizeCalculation: (v) => Math.max(1, v.length) });
+  const gzipCache = new LRUCache<string, Buffer>({ maxSize: 16 * 1024 * 1024, sizeCalculation: (v) => Math.max(1, v.length) });
   const count = (route: string, req: IncomingMessage, status: number) => metrics.requests.inc({ route, method: req.method ?? '', status: String(status) });
 
   const send = (req: IncomingMessage, res: ServerResponse, route: string, headers: Record<string, string | number>, body: Uint8Array | string) => {

@@ -17,13 +17,20 @@ type Db = Level<Uint8Array, Uint8Array>;
 export class LevelStorage implements LogStorage {
   private constructor(private readonly db: Db) {}
 
-  /** Opens (creating if needed) the database in `dir`. Rejects if another process holds it. */
-  static async open(dir: string): Promise<LevelStorage> {
+  /**
+   * Opens (creating if needed) the database in `dir`. Rejects if another process holds it.
+   * `maxOpenFiles` bounds the table files LevelDB keeps open and memory-mapped (≈ 2 MiB each): lower values cap
+   * the file-backed part of RSS, at the price of reopening tables (slower duplicate lookups in large logs).
+   */
+  static async open(dir: string, opts: { maxOpenFiles?: number } = {}): Promise<LevelStorage> {
     const db: Db = new Level<Uint8Array, Uint8Array>(dir, {
       keyEncoding: 'view',
       valueEncoding: 'view',
+      // Memory: LevelDB mmaps the table files it holds open, so the open-table cache (maxOpenFiles) bounds the
+      // file-backed part of RSS (≈ maxOpenFiles × 2 MiB tables, reclaimable page cache); buffers are fixed.
       writeBufferSize: 16 * 1024 * 1024,
-      cacheSize: 32 * 1024 * 1024,
+      cacheSize: 16 * 1024 * 1024,
+      maxOpenFiles: opts.maxOpenFiles ?? 256,
     });
     await db.open();
     return new LevelStorage(db);
