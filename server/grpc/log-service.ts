@@ -47,8 +47,14 @@ function entriesOf(req: Obj): Uint8Array[] {
   return entries as Uint8Array[];
 }
 
+/** A uint64 for protobufjs: a number while exact (cheaper to encode), else its decimal string. */
+function u64Out(n: bigint): number | string {
+  return n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n.toString();
+}
+
 function appended(results: readonly AddResult[], proofs?: readonly Hash[][]): Obj[] {
-  return results.map((r, i) => ({ index: r.leafIndex.toString(), leafHash: Buffer.from(r.leafHash), duplicate: r.duplicate, proof: (proofs?.[i] ?? []).map((h) => Buffer.from(h)) }));
+  // Hashes are passed as they are (Uint8Array views are encoded without a copy).
+  return results.map((r, i) => ({ index: u64Out(r.leafIndex), leafHash: r.leafHash, duplicate: r.duplicate, proof: proofs?.[i] ?? [] }));
 }
 
 /** A running gRPC server. */

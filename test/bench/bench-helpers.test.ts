@@ -30,6 +30,17 @@ test('octet-stream entries are entryBytes long and unique', () => {
   assert.equal(f.produced, 1000);
 });
 
+test('octet batches (gRPC entries) are n unique entries of entryBytes bytes', () => {
+  const f = new EntryFactory();
+  const a = f.octetBatch(500, 256);
+  const b = f.octetBatch(500, 256);
+  const all = [...a, ...b];
+  assert.equal(all.length, 1000);
+  for (const e of all) assert.equal(e.length, 256);
+  assert.equal(new Set(all.map((e) => e.toString('hex'))).size, 1000);
+  assert.equal(f.produced, 1000);
+});
+
 test('quantiles interpolate between closest ranks', () => {
   assert.equal(median([3, 1, 2]), 2);
   assert.equal(median([1, 2, 3, 4]), 2.5);

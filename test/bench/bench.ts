@@ -8,6 +8,12 @@
  * size 1000, batch delay 10 ms — on the same data directory between phases):
  *   baseline   SHA-256/s (256-byte inputs, 1 thread); LevelDB synced batches of 1,000 × 300 B (entries/s)
  *   ingest     POST /v1/entries, batches of 1,000 entries of 256 bytes: JSON vs NDJSON, then 2/4/8 clients
+ *   grpc       gRPC LogService/AppendStream (server started with --grpc 127.0.0.1:0), batches of 1,000 raw
+ *              256-byte entries, 1/2/4 streams (one HTTP/2 connection each) each keeping up to 8 batches in
+ *              flight, round-robin with HTTP batch ingest on the same server (the ingest phase's best client count
+ *              and format, else 4 clients, JSON) for the ratio gRPC ÷ HTTP; then the cost of authentication: two
+ *              servers side by side on fresh data directories, one with --auth-issuer/--auth-audience/
+ *              --auth-jwks-file/--auth-subject (streams carry an ES256 bearer JWT), loaded alternately with 2 streams
  *   singles    POST /v1/entries, one 256-byte application/octet-stream entry per request, 100 and 200
  *              connections (autocannon)
  *   published  ?wait=published probes at the default 1 s interval under a paced background load: p50/p99
@@ -18,17 +24,20 @@
  * Every window is in .bench/results.json.
  * A failing phase (e.g. the server crashed) is reported in the table and the run continues; exit code 1.
  *
- * Default run: about 2 minutes plus the build. Environment:
+ * Default run: about 3 minutes plus the build (the grpc phase about 75 s). Environment:
  *   BENCH_LONG=1            also run the long phase: 5M entries into a fresh log, about 100 s at ~50k entries/s
  *                           on a quiet 2-core VM (up to ~7 min when other processes compete for the CPU), so
  *                           `BENCH_LONG=1 npm run bench` takes about 4 minutes in all
  *   BENCH_LONG_ENTRIES=N    entries of the long phase (default 5,000,000)
  *   BENCH_PROFILE=1         run each server under `node --cpu-prof` and print its hot spots per phase
  *                           (profiles in .bench/profiles/<phase>/; numbers are lower under the profiler)
- *   BENCH_PHASES=a,b        run only these phases (baseline, ingest, singles, published, reads, long)
+ *   BENCH_PHASES=a,b        run only these phases (baseline, ingest, grpc, singles, published, reads, long)
  *   BENCH_QUICK=1           shorter windows (smoke test; numbers not comparable)
  *   BENCH_CONCURRENCY=2,4,8 batch-ingest client counts
  *   BENCH_SINGLE_CONNECTIONS=100,200  connection counts of the single-post phase
+ *   BENCH_GRPC_STREAMS=1,2,4   AppendStream counts of the grpc phase
+ *   BENCH_GRPC_INFLIGHT=8      unacknowledged batches per stream (the server reads at most 16)
+ *   BENCH_GRPC_AUTH_STREAMS=2  stream count of the auth-on / auth-off comparison
  *   BENCH_TMPDIR=DIR        where the temporary data directories go (default: the OS temp dir)
  *   BENCH_KEEP=1            keep the data directories
  */
@@ -40,6 +49,8 @@ import type { RequestSpec } from 'autocannon';
 import { levelBatchRates, sha256Rates } from './baselines.js';
 import { EntryFactory, type BatchFormat } from './entries.js';
 import { cannon, dropAutocannonResponseBodies, PacedLoad, p50p99, runBatchIngest, runPublishedProbes, type BatchIngestResult, type CannonResult } from './load.js';
+import { benchAuth, expectUnauthenticated, runGrpcIngest, type GrpcIngestResult } from './grpc-load.js';
+import type { WindowStats } from './load.js';
 import { formatProfile, summarizeProfile, type ProfileSummary } from './profile.js';
 import { renderMarkdown, type Row } from './report.js';
 import { CpuMeter, installCleanup, readMemory, removeOnExit, REPO_ROOT, RssSampler, ServerProcess, type CpuReading } from './server.js';
@@ -48,7 +59,7 @@ import { fmt, median, nowMs, quantile, sleep } from './stats.js';
 const env = process.env;
 const QUICK = env['BENCH_QUICK'] === '1';
 const PROFILE = env['BENCH_PROFILE'] === '1';
-const ALL_PHASES = ['baseline', 'ingest', 'singles', 'published', 'reads', 'long'] as const;
+const ALL_PHASES = ['baseline', 'ingest', 'grpc', 'singles', 'published', 'reads', 'long'] as const;
 type Phase = (typeof ALL_PHASES)[number];
 
 /** Durations (ms). The defaults keep `npm run bench` around 2 minutes plus the build. */
@@ -63,7 +74,7 @@ const READ_CONNECTIONS = 50;
 const PUBLISHED_PROBES = 10;
 const BACKGROUND_RATE = 5000; // entries/s during the published-latency phase
 const LONG_ENTRIES = Number(env['BENCH_LONG_ENTRIES'] ?? 5_000_000);
-const TARGETS = { ingest: 50_000, singles: 3_000, publishedP99Ms: 1500, reads: 15_000, longRssMB: 300 };
+const TARGETS = { ingest: 50_000, grpcIngest: 50_000, grpcOverHttp: 1.0, authCost: 0.1, singles: 3_000, publishedP99Ms: 1500, reads: 15_000, longRssMB: 300 };
 const OTHER_CPU_WARNING = 0.25;
 
 const OUT_DIR = join(REPO_ROOT, '.bench');
@@ -79,6 +90,12 @@ function phasesToRun(): Set<Phase> {
   const list = want !== undefined ? want.split(',').map((s) => s.trim()) : ALL_PHASES.filter((p) => p !== 'long' || env['BENCH_LONG'] === '1');
   for (const p of list) if (!(ALL_PHASES as readonly string[]).includes(p)) throw new Error(`unknown phase ${p}; phases: ${ALL_PHASES.join(', ')}`);
   return new Set(list as Phase[]);
+}
+
+function intList(name: string, dflt: string, max: number): number[] {
+  const xs = (env[name] ?? dflt).split(',').map(Number);
+  if (xs.length === 0 || xs.some((c) => !Number.isInteger(c) || c < 1 || c > max)) throw new Error(`${name}: want e.g. ${dflt}`);
+  return xs;
 }
 
 function concurrencies(): number[] {
@@ -237,14 +254,18 @@ class Bench {
     }
   }
 
-  /** Starts a server on `dataDir`, runs `f`, stops the server (SIGTERM, drain), records RSS, CPU and profile. */
-  async withServer<R>(phase: string, dataDir: string, f: (s: PhaseServer) => Promise<R>): Promise<R> {
+  /**
+   * Starts a server on `dataDir` (with the extra `serve` flags `args`), runs `f`, stops the server (SIGTERM, drain),
+   * records RSS, CPU and profile. `sideBySide`: another bench server runs at the same time, whose CPU the phase's
+   * "other" CPU includes (no disturbance warning then; the caller records the CPU of its measured windows instead).
+   */
+  async withServer<R>(phase: string, dataDir: string, f: (s: PhaseServer) => Promise<R>, args: readonly string[] = [], sideBySide = false): Promise<R> {
     const profDir = join(PROFILE_DIR, phase);
     if (PROFILE) {
       rmSync(profDir, { recursive: true, force: true });
       mkdirSync(profDir, { recursive: true });
     }
-    const server = await ServerProcess.start({ dataDir, nodeArgs: PROFILE ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [] });
+    const server = await ServerProcess.start({ dataDir, args, nodeArgs: PROFILE ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [] });
     const rss = new RssSampler(server.pid, 250);
     const meter = new CpuMeter(server.pid);
     const abort = new AbortController();
@@ -280,8 +301,8 @@ class Bench {
       }
     }
     this.phaseMeta[phase] = meta;
-    log(`  [${phase}] server RSS max ${Math.round(meta.rssMaxMB)} MB (anonymous max ${Math.round(meta.rssAnonMaxMB)}, file-backed max ${Math.round(meta.rssFileMaxMB)}); SIGTERM → exit in ${Math.round(stop.ms)} ms; phase ${cpuText(cpu)}`);
-    if (cpu.otherCores > OTHER_CPU_WARNING) log(`  [${phase}] WARNING: other processes used ${cpu.otherCores.toFixed(2)} cores during this phase: the numbers are disturbed`);
+    log(`  [${phase}] server RSS max ${Math.round(meta.rssMaxMB)} MB (anonymous max ${Math.round(meta.rssAnonMaxMB)}, file-backed max ${Math.round(meta.rssFileMaxMB)}); SIGTERM → exit in ${Math.round(stop.ms)} ms; phase ${cpuText(cpu)}${sideBySide ? ' (other: mostly the other server of the pair)' : ''}`);
+    if (cpu.otherCores > OTHER_CPU_WARNING && !sideBySide) log(`  [${phase}] WARNING: other processes used ${cpu.otherCores.toFixed(2)} cores during this phase: the numbers are disturbed`);
     return out;
   }
 
@@ -395,6 +416,165 @@ class Bench {
     this.rows.push({ metric: `Batch ingest by concurrency (${cs.join(' / ')} clients)`, value: `${list(out.perConcurrency.map((x) => x.medianEntriesPerS))} entries/s` });
     this.rows.push({ metric: 'Batch ingest by format, 4 clients (json / ndjson)', value: `${fmt(out.formats.json?.medianEntriesPerS ?? NaN)} / ${fmt(out.formats.ndjson?.medianEntriesPerS ?? NaN)} entries/s` });
     this.rows.push({ metric: 'Server RSS during batch ingest (max)', value: `${Math.round(this.phaseMeta['ingest']?.rssMaxMB ?? NaN)} MB (at the end: ${memText(out.memory)})` });
+  }
+
+  // ---- 2b. gRPC streaming ingest, and the cost of authentication ------------------------------------------------
+  async grpcIngest(): Promise<void> {
+    const streamCounts = intList('BENCH_GRPC_STREAMS', '1,2,4', 64);
+    const inFlight = intList('BENCH_GRPC_INFLIGHT', '8', 16)[0] as number;
+    const authStreams = intList('BENCH_GRPC_AUTH_STREAMS', '2', 64)[0] as number;
+    const httpClients = this.bestIngest?.concurrency ?? 4;
+    const httpFormat = this.bestFormat;
+    const grpcArgs = ['--grpc', '127.0.0.1:0'];
+    type Cfg = { key: string; label: string; kind: 'grpc'; streams: number; auth: boolean } | { key: string; label: string; kind: 'http'; clients: number; format: BatchFormat };
+    type Run = Pick<GrpcIngestResult, 'windows' | 'pushbacks' | 'errors' | 'duplicates' | 'firstError'> & { cpu: CpuReading };
+    const grpcCfg = (streams: number, withAuth?: boolean): Cfg => ({
+      key: `grpc${streams}${withAuth === undefined ? '' : withAuth ? '-auth-on' : '-auth-off'}`,
+      label: `gRPC ${streams} stream${streams === 1 ? '' : 's'}${withAuth === undefined ? '' : withAuth ? ', auth on ' : ', auth off'}`,
+      kind: 'grpc',
+      streams,
+      auth: withAuth === true,
+    });
+    const httpCfg: Cfg = { key: 'http', label: `HTTP ${httpClients} clients, ${httpFormat}`, kind: 'http', clients: httpClients, format: httpFormat };
+    const sweep: Cfg[] = [httpCfg, ...streamCounts.map((n) => grpcCfg(n))];
+    const authOff = grpcCfg(authStreams, false);
+    const authOn = grpcCfg(authStreams, true);
+    const runs = new Map<string, Run[]>();
+
+    /** One warm-up and one measured window of `c` against `s`. */
+    const measure = async (s: PhaseServer, c: Cfg, round: number, token?: string): Promise<void> => {
+      const meter = new CpuMeter(s.server.pid);
+      let r: Omit<Run, 'cpu'>;
+      if (c.kind === 'http') {
+        r = await runBatchIngest({ base: s.base, concurrency: c.clients, format: c.format, factory: this.factory, batchEntries: BATCH, entryBytes: ENTRY_BYTES, warmupMs: T.ingWarm, windowMs: T.ingWin, windows: 1, signal: s.signal });
+      } else {
+        const address = s.server.grpcAddress;
+        if (address === undefined) throw new Error('the server printed no gRPC address');
+        r = await runGrpcIngest({ address, streams: c.streams, inFlight, factory: this.factory, batchEntries: BATCH, entryBytes: ENTRY_BYTES, warmupMs: T.ingWarm, windowMs: T.ingWin, windows: 1, signal: s.signal, ...(token !== undefined ? { token } : {}) });
+      }
+      const cpu = meter.read();
+      const w = r.windows[0];
+      const rate = (w?.acked ?? 0) / (T.ingWin / 1000);
+      const lat = w?.latenciesMs ?? [];
+      log(`    round ${round + 1}, ${c.label}: ${fmt(rate)} entries/s (ack p50 ${Math.round(quantile(lat, 0.5))} ms, p99 ${Math.round(quantile(lat, 0.99))} ms; pushbacks ${r.pushbacks}, errors ${r.errors}; ${cpuText(cpu)})`);
+      runs.set(c.key, [...(runs.get(c.key) ?? []), { ...r, cpu }]);
+    };
+
+    // 1. gRPC by stream count and HTTP batch ingest, round-robin on one server (the shared data directory).
+    log(`\n# grpc: LogService/AppendStream, batches of ${BATCH} raw ${ENTRY_BYTES}-byte entries, ${streamCounts.join('/')} streams (one HTTP/2 connection each) × up to ${inFlight} batches in flight; round-robin with HTTP batch ingest (${httpClients} clients, ${httpFormat}) on the same server`);
+    await this.withServer('grpc', this.dataDir, async (s) => {
+      for (let round = 0; round < REPS && !s.signal.aborted; round++) for (const c of sweep) await measure(s, c, round);
+    }, grpcArgs);
+
+    // 2. Authentication on vs off: two servers running side by side on two fresh data directories, one with --auth-*,
+    // loaded alternately with the same gRPC load (the order swapped every round), so that both see the same machine
+    // noise, the same tree sizes, and each other's background work (LevelDB compactions) equally.
+    log(`\n# grpc auth: ${authStreams} streams, servers with and without --auth-* (ES256 JWT bearer, JWKS file) side by side on fresh data directories, loaded alternately`);
+    const dirs = ['off', 'on'].map((x) => mkdtempSync(join(this.parentDir, `tilelog-bench-auth-${x}-`)));
+    for (const d of dirs) removeOnExit(d);
+    try {
+      const auth = await benchAuth(dirs[1] as string);
+      await this.withServer('grpc-auth-off', dirs[0] as string, async (off) => {
+        await this.withServer('grpc-auth-on', dirs[1] as string, async (on) => {
+          await expectUnauthenticated(on.server.grpcAddress ?? '', this.factory);
+          for (let round = 0; round < REPS && !off.signal.aborted && !on.signal.aborted; round++) {
+            const pair = [() => measure(off, authOff, round), () => measure(on, authOn, round, auth.token)];
+            for (const m of round % 2 === 0 ? pair : pair.reverse()) await m();
+          }
+          if (off.signal.aborted) throw off.signal.reason as Error;
+        }, [...grpcArgs, ...auth.args], true);
+      }, grpcArgs, true);
+    } finally {
+      if (env['BENCH_KEEP'] !== '1') for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    }
+
+    const summary = (c: Cfg) => {
+      const rs = runs.get(c.key) ?? [];
+      const rates = rs.map((x) => (x.windows[0]?.acked ?? 0) / (T.ingWin / 1000));
+      const lat = rs.flatMap((x) => x.windows[0]?.latenciesMs ?? []);
+      const sum = (f: (x: Run) => number) => rs.reduce((a, x) => a + f(x), 0);
+      const out = {
+        key: c.key,
+        label: c.label.trim(),
+        /** gRPC streams (0 for HTTP) or HTTP clients (0 for gRPC). */
+        streams: c.kind === 'grpc' ? c.streams : 0,
+        clients: c.kind === 'http' ? c.clients : 0,
+        ...(c.kind === 'grpc' ? { inFlight, auth: c.auth } : { format: c.format }),
+        medianEntriesPerS: median(rates),
+        windowEntriesPerS: rates,
+        ackLatencyMs: { p50: quantile(lat, 0.5), p99: quantile(lat, 0.99) },
+        cpu: medianCpu(rs.map((x) => x.cpu)),
+        pushbacks: sum((x) => x.pushbacks),
+        errors: sum((x) => x.errors),
+        duplicates: sum((x) => x.duplicates),
+        firstError: rs.find((x) => x.firstError !== undefined)?.firstError,
+      };
+      if (out.duplicates > 0) throw new Error(`${out.label}: the server reported ${out.duplicates} duplicates among unique entries`);
+      if (out.errors > 0) log(`    warning: ${out.label}: ${out.errors} failed batches (first: ${out.firstError})`);
+      return out;
+    };
+    const http = summary(httpCfg);
+    const byStreams = sweep.filter((c) => c.kind === 'grpc').map(summary);
+    const off = summary(authOff);
+    const on = summary(authOn);
+    // The two servers ran side by side: their phase CPU is that of their measured windows (medians).
+    for (const [phase, x] of [['grpc-auth-off', off], ['grpc-auth-on', on]] as const) {
+      const meta = this.phaseMeta[phase];
+      if (meta !== undefined) meta.cpu = x.cpu;
+      if (x.cpu.otherCores > OTHER_CPU_WARNING) log(`  [${phase}] WARNING: other processes used ${x.cpu.otherCores.toFixed(2)} cores during the measured windows (the idle server of the pair included): the numbers are disturbed`);
+    }
+    log('');
+    for (const x of [http, ...byStreams, off, on]) log(`    ${x.label}: ${list(x.windowEntriesPerS)} entries/s → median ${fmt(x.medianEntriesPerS)} (ack p50 ${Math.round(x.ackLatencyMs.p50)} ms, p99 ${Math.round(x.ackLatencyMs.p99)} ms; ${cpuText(x.cpu)})`);
+    const best = byStreams.reduce((a, b) => (b.medianEntriesPerS > a.medianEntriesPerS ? b : a));
+    const ratio = best.medianEntriesPerS / http.medianEntriesPerS;
+    // Per round: the best stream count's window ÷ the HTTP window of the same round.
+    const ratioByRound = best.windowEntriesPerS.map((g, i) => g / (http.windowEntriesPerS[i] ?? NaN));
+    const authCost = 1 - on.medianEntriesPerS / off.medianEntriesPerS;
+    const authCostByRound = on.windowEntriesPerS.map((x, i) => 1 - x / (off.windowEntriesPerS[i] ?? NaN));
+    const ingestPhase = this.bestIngest;
+    const vsIngest = ingestPhase === undefined ? '' : `; ÷ the ingest phase's best (${fmt(ingestPhase.medianEntriesPerS)} entries/s, ${ingestPhase.concurrency} clients, ${ingestPhase.format}, server without --grpc): ${(best.medianEntriesPerS / ingestPhase.medianEntriesPerS).toFixed(3)}`;
+    const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+    log(`    gRPC (${best.label}) ÷ HTTP: ${ratio.toFixed(3)} (per round ${ratioByRound.map((x) => x.toFixed(3)).join(' / ')})${vsIngest}`);
+    log(`    cost of auth at ${authStreams} streams: ${pct(authCost)} (per round ${authCostByRound.map(pct).join(' / ')})`);
+    this.results['grpc'] = {
+      settings: { streams: streamCounts, inFlight, authStreams, httpClients, httpFormat, authFlags: ['--auth-issuer', '--auth-audience', '--auth-jwks-file', '--auth-subject'], tokenAlg: 'ES256' },
+      http,
+      byStreams,
+      best: best.key,
+      grpcOverHttp: ratio,
+      grpcOverHttpByRound: ratioByRound,
+      grpcOverIngestPhaseBest: ingestPhase === undefined ? null : best.medianEntriesPerS / ingestPhase.medianEntriesPerS,
+      authOff: off,
+      authOn: on,
+      authCost,
+      authCostByRound,
+    };
+    this.rows.push({
+      metric: `gRPC AppendStream ingest, best of ${streamCounts.join('/')} streams (${best.streams} stream${best.streams === 1 ? '' : 's'} × ≤ ${inFlight} batches in flight, ${BATCH} × ${ENTRY_BYTES} B raw)`,
+      value: `${fmt(best.medianEntriesPerS)} entries/s (ack p50 ${Math.round(best.ackLatencyMs.p50)} ms, p99 ${Math.round(best.ackLatencyMs.p99)} ms; ${cpuText(best.cpu)})`,
+      reps: best.windowEntriesPerS,
+      target: `≥ ${fmt(TARGETS.grpcIngest)}`,
+      met: best.medianEntriesPerS >= TARGETS.grpcIngest,
+    });
+    this.rows.push({ metric: `gRPC ingest by streams (${streamCounts.join(' / ')})`, value: `${list(byStreams.map((x) => x.medianEntriesPerS))} entries/s` });
+    this.rows.push({
+      metric: `Ratio: gRPC ingest ÷ HTTP batch ingest (${http.label}, same server, round-robin)`,
+      value: `${ratio.toFixed(3)} (${fmt(best.medianEntriesPerS)} ÷ ${fmt(http.medianEntriesPerS)} entries/s; HTTP ${cpuText(http.cpu)})${ingestPhase === undefined ? '' : `; ÷ ingest phase best ${fmt(ingestPhase.medianEntriesPerS)}: ${(best.medianEntriesPerS / ingestPhase.medianEntriesPerS).toFixed(3)}`}`,
+      reps: ratioByRound,
+      target: `≥ ${TARGETS.grpcOverHttp.toFixed(1)}`,
+      met: ratio >= TARGETS.grpcOverHttp,
+    });
+    this.rows.push({
+      metric: `gRPC ingest, auth on (ES256 JWT bearer) / off, ${authStreams} streams, two servers alternated`,
+      value: `${fmt(on.medianEntriesPerS)} / ${fmt(off.medianEntriesPerS)} entries/s (on: ${cpuText(on.cpu)}; off: ${cpuText(off.cpu)})`,
+      reps: on.windowEntriesPerS,
+    });
+    this.rows.push({
+      metric: `Cost of auth on gRPC ingest: 1 − (on ÷ off), ${authStreams} streams`,
+      value: `${pct(authCost)} (per round: ${authCostByRound.map(pct).join(' / ')}; off: ${list(off.windowEntriesPerS)} entries/s)`,
+      target: `< ${(100 * TARGETS.authCost).toFixed(0)}%`,
+      met: authCost < TARGETS.authCost,
+    });
   }
 
   // ---- 3. single-entry posts -----------------------------------------------------------------------------------
@@ -613,10 +793,11 @@ async function main(): Promise<number> {
   log(`command: npm run bench   (= npm run build && node dist/test/bench/bench.js)${QUICK ? '  [BENCH_QUICK=1]' : ''}${PROFILE ? '  [BENCH_PROFILE=1]' : ''}${env['BENCH_LONG'] === '1' ? '  [BENCH_LONG=1]' : ''}`);
   log(`phases: ${[...phases].join(', ')}; data dir: ${dataDir}`);
   b.results['machine'] = m;
-  b.results['settings'] = { autocannonBodiesDropped: dropAutocannonResponseBodies(), quick: QUICK, profile: PROFILE, phases: [...phases], durationsMs: T, reps: REPS, batchEntries: BATCH, entryBytes: ENTRY_BYTES, singleConnections: SINGLE_CONNECTIONS, readConnections: READ_CONNECTIONS, publishedProbes: PUBLISHED_PROBES, backgroundEntriesPerS: BACKGROUND_RATE };
+  b.results['settings'] = { autocannonBodiesDropped: dropAutocannonResponseBodies(), quick: QUICK, profile: PROFILE, phases: [...phases], durationsMs: T, reps: REPS, batchEntries: BATCH, entryBytes: ENTRY_BYTES, singleConnections: SINGLE_CONNECTIONS, readConnections: READ_CONNECTIONS, grpcStreams: env['BENCH_GRPC_STREAMS'] ?? '1,2,4', grpcInFlight: env['BENCH_GRPC_INFLIGHT'] ?? '8', grpcAuthStreams: env['BENCH_GRPC_AUTH_STREAMS'] ?? '2', publishedProbes: PUBLISHED_PROBES, backgroundEntriesPerS: BACKGROUND_RATE };
   try {
     if (phases.has('baseline')) await b.phase('baseline', () => b.baseline());
     if (phases.has('ingest')) await b.phase('ingest', () => b.batchIngest());
+    if (phases.has('grpc')) await b.phase('grpc', () => b.grpcIngest());
     if (phases.has('singles')) await b.phase('singles', () => b.singles());
     if (phases.has('published')) await b.phase('published', () => b.published());
     if (phases.has('reads')) await b.phase('reads', () => b.reads());
@@ -640,7 +821,8 @@ async function main(): Promise<number> {
     command: `npm run bench${QUICK ? ' (BENCH_QUICK=1)' : ''}${PROFILE ? ' (BENCH_PROFILE=1)' : ''}`,
     notes: [
       'Server: `node bin/tilelog.js serve --data DIR --http 127.0.0.1:0` with default flags (checkpoint interval 1 s, batch size 1000, batch delay 10 ms, max pending 100000), restarted between phases on one data directory. The load generator (node:http keep-alive clients, autocannon) runs on the same machine; "CPU" is cores used by the server process, the load generator and everything else.',
-      `Throughputs: median of ${REPS} windows after a warm-up (ingest ${T.ingWin / 1000} s, single posts ${T.acRepS} s, reads ${T.readRepS} s, published ${T.pubWin / 1000} s), configurations measured round-robin; only acknowledged (2xx) requests count. Every window is in .bench/results.json.`,
+      'gRPC phase: the server also gets `--grpc 127.0.0.1:0` (and, for "auth on", `--auth-issuer --auth-audience --auth-jwks-file --auth-subject`); the client is @grpc/grpc-js with proto/tilelog/v1/log.proto (@grpc/proto-loader), one HTTP/2 connection per AppendStream; only acknowledgements without `error` count.',
+      `Throughputs: median of ${REPS} windows after a warm-up (ingest and gRPC ${T.ingWin / 1000} s, single posts ${T.acRepS} s, reads ${T.readRepS} s, published ${T.pubWin / 1000} s), configurations measured round-robin; only acknowledged (2xx) requests count. Every window is in .bench/results.json.`,
     ],
   });
   log(`\n${md}`);

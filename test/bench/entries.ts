@@ -86,4 +86,20 @@ export class EntryFactory {
     this.fill(this.binPool, buf, ID_CHARS, entryBytes - ID_CHARS);
     return buf;
   }
+
+  /**
+   * `n` raw entries of `entryBytes` bytes each (id, then random bytes), as views of one allocation: the entries of
+   * a gRPC AppendRequest (`repeated bytes`), which protobuf copies into the request message anyway.
+   */
+  octetBatch(n: number, entryBytes: number): Buffer[] {
+    if (entryBytes < ID_CHARS) throw new RangeError('entries too small');
+    const buf = Buffer.allocUnsafe(n * entryBytes);
+    const out: Buffer[] = new Array<Buffer>(n);
+    for (let i = 0, off = 0; i < n; i++, off += entryBytes) {
+      this.writeId(buf, off);
+      this.fill(this.binPool, buf, off + ID_CHARS, entryBytes - ID_CHARS);
+      out[i] = buf.subarray(off, off + entryBytes);
+    }
+    return out;
+  }
 }

@@ -77,6 +77,8 @@ export class ServerProcess {
     readonly proc: ChildProcess,
     readonly port: number,
     readonly command: string,
+    /** `127.0.0.1:PORT` of the gRPC front end (started with `--grpc 127.0.0.1:0`), undefined without it. */
+    readonly grpcAddress: string | undefined,
     /** The last lines of stdout and stderr (for error reports). */
     readonly tail: string[],
   ) {
@@ -108,7 +110,10 @@ export class ServerProcess {
     return this.exitInfo === undefined;
   }
 
-  /** Starts `node bin/tilelog.js serve` on 127.0.0.1:0 and waits for its `listening` line. */
+  /**
+   * Starts `node bin/tilelog.js serve` on 127.0.0.1:0 and waits for its `listening` line (with `--grpc 127.0.0.1:0`
+   * in `args`, the gRPC address is read from it too).
+   */
   static async start(o: StartOptions): Promise<ServerProcess> {
     installCleanup();
     const argv = [...(o.nodeArgs ?? []), TILELOG_BIN, 'serve', '--data', o.dataDir, '--http', '127.0.0.1:0', ...(o.args ?? [])];
@@ -125,7 +130,7 @@ export class ServerProcess {
     const outLines = createInterface({ input: proc.stdout as NodeJS.ReadableStream });
     const timeout = o.startTimeoutMs ?? 30_000;
     try {
-      const port = await new Promise<number>((resolve, reject) => {
+      const listening = await new Promise<{ port: number; grpc: string | undefined }>((resolve, reject) => {
         let first = true;
         const timer = setTimeout(() => reject(new Error(`the server did not print its listening line within ${timeout} ms`)), timeout);
         outLines.on('line', (line) => {
@@ -134,10 +139,11 @@ export class ServerProcess {
           first = false;
           clearTimeout(timer);
           try {
-            const j = JSON.parse(line) as { msg?: string; http?: string };
+            const j = JSON.parse(line) as { msg?: string; http?: string; grpc?: unknown };
             const m = /:([0-9]+)$/.exec(j.http ?? '');
             if (j.msg !== 'listening' || m === null) throw new Error('not a listening line');
-            resolve(Number(m[1]));
+            if (j.grpc !== undefined && (typeof j.grpc !== 'string' || !/^127\.0\.0\.1:[1-9][0-9]*$/.test(j.grpc))) throw new Error(`bad "grpc" address ${JSON.stringify(j.grpc)}`);
+            resolve({ port: Number(m[1]), grpc: j.grpc as string | undefined });
           } catch (err) {
             reject(new Error(`unexpected first stdout line of the server: ${line.slice(0, 300)} (${(err as Error).message})`));
           }
@@ -151,7 +157,7 @@ export class ServerProcess {
           reject(err);
         });
       });
-      return new ServerProcess(proc, port, command, tail);
+      return new ServerProcess(proc, listening.port, command, listening.grpc, tail);
     } catch (err) {
       proc.kill('SIGKILL');
       live.delete(proc);
