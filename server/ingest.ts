@@ -8,6 +8,7 @@ import type { Log, PublishedAddResult } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { SubjectRateLimiter } from './rate-limit.js';
 import { TlogError } from './core/errors.js';
+import type { Hash } from './core/hash.js';
 
 export class Ingest {
   constructor(
@@ -17,17 +18,17 @@ export class Ingest {
   ) {}
 
   /** Appends entries for `principal`; resolves once durably sequenced. */
-  async append(principal: Principal, entries: readonly Uint8Array[]): Promise<AddResult[]> {
+  async append(principal: Principal, entries: readonly Uint8Array[], identities?: readonly (Hash | undefined)[]): Promise<AddResult[]> {
     await this.admit(principal, entries.length);
-    const results = await this.log.add(entries);
+    const results = await this.log.add(entries, identities);
     this.count(principal, results);
     return results;
   }
 
   /** Appends entries and waits for a published checkpoint covering them, with inclusion proofs. */
-  async appendAndWait(principal: Principal, entries: readonly Uint8Array[]): Promise<PublishedAddResult> {
+  async appendAndWait(principal: Principal, entries: readonly Uint8Array[], identities?: readonly (Hash | undefined)[]): Promise<PublishedAddResult> {
     await this.admit(principal, entries.length);
-    const p = await this.log.addAndWaitPublished(entries);
+    const p = await this.log.addAndWaitPublished(entries, identities);
     this.count(principal, p.results);
     return p;
   }

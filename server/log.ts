@@ -104,14 +104,28 @@ export class Log {
     return this.publisher.published as Published;
   }
 
-  /** Adds entries; resolves once they are durably sequenced (see {@link Sequencer.add}). */
-  add(entries: readonly Uint8Array[]): Promise<AddResult[]> {
-    return this.sequencer.add(entries);
+  /**
+   * Adds entries; resolves once they are durably sequenced (see {@link Sequencer.add}). With `identities`, entry i
+   * is a duplicate when a record with the same identity hash is already in the log, whatever its bytes; the
+   * result then carries the stored entry's leaf hash.
+   */
+  async add(entries: readonly Uint8Array[], identities?: readonly (Hash | undefined)[]): Promise<AddResult[]> {
+    const results = await this.sequencer.add(entries, identities);
+    if (identities === undefined) return results;
+    return Promise.all(
+      results.map(async (r) => {
+        if (!r.duplicate) return r;
+        const size = this.tree.treeSize;
+        const [tile] = await this.readTiles([{ kind: 'hash', level: 0, index: r.leafIndex / 256n, width: tileWidth(0, r.leafIndex / 256n, size) }]);
+        const off = Number(r.leafIndex % 256n) * HASH_SIZE;
+        return { ...r, leafHash: (tile as Uint8Array).slice(off, off + HASH_SIZE) };
+      }),
+    );
   }
 
   /** Adds entries and resolves once a published checkpoint covers them all, with an inclusion proof for each. */
-  async addAndWaitPublished(entries: readonly Uint8Array[]): Promise<PublishedAddResult> {
-    const results = await this.add(entries);
+  async addAndWaitPublished(entries: readonly Uint8Array[], identities?: readonly (Hash | undefined)[]): Promise<PublishedAddResult> {
+    const results = await this.add(entries, identities);
     let max = -1n;
     for (const r of results) if (r.leafIndex > max) max = r.leafIndex;
     const p = await this.publisher.waitFor(max + 1n);

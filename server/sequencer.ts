@@ -54,6 +54,8 @@ export interface SequencerHooks {
 interface PoolRequest {
   readonly entries: readonly Uint8Array[];
   readonly leafHashes: readonly Hash[];
+  /** Duplicate-detection keys: the leaf hash, or an identity hash the caller derived from the record's origin. */
+  readonly keys: readonly Hash[];
   readonly submittedAt: number;
   readonly resolve: (r: AddResult[]) => void;
   readonly reject: (e: unknown) => void;
@@ -120,7 +122,7 @@ export class Sequencer {
    * Rejects with TOO_LARGE for an entry over 65,535 bytes (nothing is added), PUSHBACK when the pool is full or
    * the log is draining, INTERNAL if storage has failed.
    */
-  add(entries: readonly Uint8Array[]): Promise<AddResult[]> {
+  add(entries: readonly Uint8Array[], identities?: readonly (Hash | undefined)[]): Promise<AddResult[]> {
     if (this.fatal !== undefined) return Promise.reject(new TlogError('INTERNAL', 'the log cannot write: storage failed', { cause: this.fatal }));
     if (this.draining) return Promise.reject(new TlogError('PUSHBACK', 'the log is shutting down', { retryAfter: 1 }));
     try {
@@ -136,8 +138,9 @@ export class Sequencer {
       return Promise.reject(new TlogError('PUSHBACK', 'too many entries waiting to be sequenced; retry later', { retryAfter: 1 }));
     }
     const leafHashes = entries.map(leafHash);
+    const keys = identities === undefined ? leafHashes : leafHashes.map((h, i) => identities[i] ?? h);
     return new Promise<AddResult[]>((resolve, reject) => {
-      this.pool.push({ entries, leafHashes, submittedAt: this.now(), resolve, reject });
+      this.pool.push({ entries, leafHashes, keys, submittedAt: this.now(), resolve, reject });
       this.pooled += entries.length;
       this.schedule();
     });
@@ -193,7 +196,7 @@ export class Sequencer {
       const firstSeen = new Map<string, number>(); // leaf hash (latin1) → position in `unique`
       const unique: Hash[] = [];
       const positions: number[][] = batch.map((r) =>
-        r.leafHashes.map((h) => {
+        r.keys.map((h) => {
           const k = Buffer.from(h.buffer, h.byteOffset, h.byteLength).toString('latin1');
           let u = firstSeen.get(k);
           if (u === undefined) {
@@ -211,6 +214,7 @@ export class Sequencer {
       const assigned: (bigint | undefined)[] = stored.slice();
       const newEntries: Uint8Array[] = [];
       const newHashes: Hash[] = [];
+      const newIdentities: { leafHash: Hash; leafIndex: bigint }[] = [];
       const isNew = new Array<boolean>(unique.length).fill(false);
       batch.forEach((r, b) => {
         (positions[b] as number[]).forEach((u, i) => {
@@ -219,12 +223,15 @@ export class Sequencer {
             isNew[u] = true;
             newEntries.push(r.entries[i] as Uint8Array);
             newHashes.push(r.leafHashes[i] as Hash);
+            if (r.keys[i] !== r.leafHashes[i]) newIdentities.push({ leafHash: r.keys[i] as Hash, leafIndex: assigned[u] as bigint });
           }
         });
       });
       const integration = integrate(this.edge_, newEntries, newHashes);
       const tree: TreeState = { treeSize: integration.edge.treeSize, rootHash: integration.rootHash };
-      const leafIndexes = newHashes.map((h, i) => ({ leafHash: h, leafIndex: this.tree_.treeSize + BigInt(i) }));
+      // Both keys of an entry added with an identity go into the index: its leaf hash (lookups by hash) and its
+      // identity (duplicate detection of the same record sent again with other bytes).
+      const leafIndexes = [...newHashes.map((h, i) => ({ leafHash: h, leafIndex: this.tree_.treeSize + BigInt(i) })), ...newIdentities];
 
       // Step 3 — DURABILITY POINT: one atomic, synced commit of tiles, bundles, leaf-hash index and tree state.
       // Crash before it resolves: none of this batch survives, no client was told an index, the log restarts at

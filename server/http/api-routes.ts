@@ -6,6 +6,7 @@ import express, { Router, type NextFunction, type Request, type Response } from 
 import type { Authenticator, Principal } from '../auth.js';
 import type { Ingest } from '../ingest.js';
 import type { Logger } from '../logger.js';
+import type { AddResult } from '../sequencer.js';
 import { TlogError, malformed } from '../core/errors.js';
 import { HASH_SIZE, type Hash } from '../core/hash.js';
 import { decodeBase64Exact, decodeHexExact, encodeBase64, parseDecimal } from '../core/strict.js';
@@ -25,6 +26,23 @@ export interface ApiOptions {
   readonly maxBodyBytes: number;
 }
 
+/**
+ * Middleware that authenticates the writer before the body is read (an unauthenticated client cannot make the
+ * server buffer a large body) and leaves the Principal in `res.locals.principal`.
+ */
+export function writerAuth(services: ApiServices, routeName: string) {
+  return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+    route(res, routeName);
+    res.locals['principal'] = await services.auth.writer(req.headers.authorization);
+    next();
+  };
+}
+
+/** The JSON reply of a submission: one object per entry, in order. */
+export function entriesReply(results: readonly AddResult[]): { entries: { index: bigint; leafHash: string; duplicate: boolean }[] } {
+  return { entries: results.map((x) => ({ index: x.leafIndex, leafHash: encodeBase64(x.leafHash), duplicate: x.duplicate })) };
+}
+
 /** A leaf hash given as 64 lowercase hex digits or as canonical base64 of 32 bytes. */
 export function parseLeafHash(s: string): Hash {
   if (s.length === HASH_SIZE * 2) return decodeHexExact(s, HASH_SIZE, 'leafHash');
@@ -38,12 +56,7 @@ export function apiRoutes(log: Log, services: ApiServices, opts: ApiOptions): Ro
   const r = Router();
   const raw = express.raw({ type: () => true, limit: opts.maxBodyBytes, inflate: true });
 
-  // Authenticate before reading the body: an unauthenticated client cannot make the server buffer 64 MiB.
-  const writer = async (req: Request, res: Response, next: NextFunction) => {
-    route(res, 'v1/entries');
-    res.locals['principal'] = await services.auth.writer(req.headers.authorization);
-    next();
-  };
+  const writer = writerAuth(services, 'v1/entries');
 
   r.post('/v1/entries', writer, raw, async (req: Request, res: Response) => {
     const principal = res.locals['principal'] as Principal;
@@ -64,7 +77,7 @@ export function apiRoutes(log: Log, services: ApiServices, opts: ApiOptions): Ro
       return;
     }
     const results = await services.ingest.append(principal, entries);
-    sendJson(res, { entries: results.map((x) => ({ index: x.leafIndex, leafHash: b64(x.leafHash), duplicate: x.duplicate })) });
+    sendJson(res, entriesReply(results));
   });
 
   r.get('/v1/entries/:index', async (req: Request, res: Response) => {

@@ -9,6 +9,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { TlogError } from '../core/errors.js';
 import type { Log } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import { k8sRoutes } from './k8s-routes.js';
 import { apiRoutes, type ApiOptions, type ApiServices } from './api-routes.js';
 import { errorHandler } from './errors.js';
 import { createReadHandler } from './read-routes.js';
@@ -29,6 +30,7 @@ const ALLOWED: readonly [RegExp, string][] = [
   [/^\/checkpoint$/, 'GET, HEAD'],
   [/^\/tile\//, 'GET, HEAD'],
   [/^\/v1\/entries$/, 'POST'],
+  [/^\/v1\/k8s\/audit$/, 'POST'],
   [/^\/v1\/entries\/[^/]+$/, 'GET, HEAD'],
   [/^\/v1\/proof\/(inclusion|consistency)$/, 'GET, HEAD'],
   [/^\/v1\/log$/, 'GET, HEAD'],
@@ -62,6 +64,7 @@ export function createApp(log: Log, services: HttpServices, opts: AppOptions): e
   });
 
   app.use(apiRoutes(log, services, opts));
+  app.use(k8sRoutes(services, opts));
 
   app.get('/healthz', (_req, res) => {
     route(res, 'healthz');
