@@ -19,7 +19,8 @@ export function mediaType(contentType: string | undefined): string {
   return (contentType ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
 }
 
-function canonicalBytes(value: unknown, where: string): Uint8Array {
+/** RFC 8785 canonical UTF-8 bytes of a JSON value; MALFORMED if it has none (Infinity, absurd nesting). */
+export function canonicalBytes(value: unknown, where: string): Uint8Array {
   let s: string | undefined;
   try {
     s = (canonicalize as unknown as (v: unknown) => string | undefined)(value);
@@ -46,22 +47,25 @@ function decodeUtf8(body: Uint8Array): string {
   return b.toString('utf8');
 }
 
-/** Splits a request body into entries according to its Content-Type. */
-export function decodeEntries(contentType: string | undefined, body: Uint8Array): Uint8Array[] {
+/**
+ * The JSON values of a body: `application/json` (one value, or an array of values) or NDJSON (one per line;
+ * blank lines skipped). `where(i)` names value i in error messages.
+ */
+export function decodeJsonValues(contentType: string | undefined, body: Uint8Array): { values: unknown[]; where: (i: number) => string } {
   const type = mediaType(contentType);
-  if (type === 'application/octet-stream') return [body];
   if (type === 'application/json') {
     const value = parseJson(decodeUtf8(body), 'body');
     if (Array.isArray(value)) {
       if (value.length === 0) throw malformed('body: an empty array holds no entries');
-      return value.map((v, i) => canonicalBytes(v, `entry ${i}`));
+      return { values: value, where: (i) => `entry ${i}` };
     }
-    return [canonicalBytes(value, 'body')];
+    return { values: [value], where: () => 'body' };
   }
   if (NDJSON.has(type)) {
     // Split while still bytes: one large string per request is slow to allocate, one small string per line is not.
     const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-    const out: Uint8Array[] = [];
+    const values: unknown[] = [];
+    const lines: number[] = [];
     let start = 0;
     for (let line = 1; start <= buf.length; line++) {
       let end = buf.indexOf(0x0a, start);
@@ -72,10 +76,22 @@ export function decodeEntries(contentType: string | undefined, body: Uint8Array)
       start = end + 1;
       const text = decodeUtf8(bytes);
       if (text.trim() === '') continue;
-      out.push(canonicalBytes(parseJson(text, `line ${line}`), `line ${line}`));
+      values.push(parseJson(text, `line ${line}`));
+      lines.push(line);
     }
-    if (out.length === 0) throw malformed('body: no entries');
-    return out;
+    if (values.length === 0) throw malformed('body: no entries');
+    return { values, where: (i) => `line ${lines[i] ?? '?'}` };
   }
-  throw new TlogError('UNSUPPORTED_MEDIA_TYPE', `Content-Type ${JSON.stringify(type)} is not supported; use application/octet-stream, application/json or application/x-ndjson`);
+  throw new TlogError('UNSUPPORTED_MEDIA_TYPE', `Content-Type ${JSON.stringify(type)} is not supported; use application/json or application/x-ndjson`);
+}
+
+/** Splits a request body into entries according to its Content-Type. */
+export function decodeEntries(contentType: string | undefined, body: Uint8Array): Uint8Array[] {
+  const type = mediaType(contentType);
+  if (type === 'application/octet-stream') return [body];
+  if (type !== 'application/json' && !NDJSON.has(type)) {
+    throw new TlogError('UNSUPPORTED_MEDIA_TYPE', `Content-Type ${JSON.stringify(type)} is not supported; use application/octet-stream, application/json or application/x-ndjson`);
+  }
+  const { values, where } = decodeJsonValues(contentType, body);
+  return values.map((v, i) => canonicalBytes(v, where(i)));
 }
