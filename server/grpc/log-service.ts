@@ -18,6 +18,7 @@ import type { Metrics } from '../metrics.js';
 import type { AddResult } from '../sequencer.js';
 import { loadLogPackage, logServiceDefinition, Malformed } from './proto.js';
 import { toServiceError } from './status.js';
+import { addOtlpLogsService } from '../otlp/grpc.js';
 
 export interface GrpcServices {
   readonly log: Log;
@@ -71,7 +72,7 @@ export interface GrpcServer {
 export async function startGrpcServer(s: GrpcServices, opts: GrpcOptions, host: string, port: number): Promise<GrpcServer> {
   const pkg = loadLogPackage();
   const server = new grpc.Server({ 'grpc.max_receive_message_length': opts.maxMessageBytes, 'grpc.max_send_message_length': opts.maxMessageBytes });
-  const health = new HealthImplementation({ '': 'SERVING', 'tilelog.v1.LogService': 'SERVING' });
+  const health = new HealthImplementation({ '': 'SERVING', 'tilelog.v1.LogService': 'SERVING', 'opentelemetry.proto.collector.logs.v1.LogsService': 'SERVING' });
   const watchers = new Set<grpc.ServerWritableStream<Obj, Obj>>();
   const { log, ingest, auth, metrics, logger } = s;
 
@@ -257,6 +258,7 @@ export async function startGrpcServer(s: GrpcServices, opts: GrpcOptions, host: 
   }
 
   server.addService(logServiceDefinition(pkg), handlers);
+  addOtlpLogsService(server, { ingest, auth, logger, metrics });
   health.addToServer(server);
   new ReflectionService(pkg).addToServer(server);
 
@@ -270,6 +272,7 @@ export async function startGrpcServer(s: GrpcServices, opts: GrpcOptions, host: 
     draining() {
       health.setStatus('', 'NOT_SERVING');
       health.setStatus('tilelog.v1.LogService', 'NOT_SERVING');
+      health.setStatus('opentelemetry.proto.collector.logs.v1.LogsService', 'NOT_SERVING');
       for (const w of watchers) w.end();
       watchers.clear();
     },
