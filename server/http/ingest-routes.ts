@@ -5,7 +5,8 @@
  * `json_array true` for an array). gzip bodies accepted (all three can compress).
  *
  * Each record (a JSON object) becomes one entry: RFC 8785 canonical JSON of
- * `{"type":"log.record/v1","source":"<source>","submitter"?:"<authenticated writer>","record":<the record>}`.
+ * `{"type":"log.record/v1","source":"<source>","submitter"?:"<authenticated writer>","record":<the record>,
+ * "event"?:<the record's log line as an ingress event>}`.
  * `<source>` is the path segment (e.g. Fluentd's `${tag}` placeholder) or the `X-Tilelog-Source` header (e.g.
  * Fluent Bit's `header_tag`), else `unknown`.
  *
@@ -19,6 +20,7 @@
  */
 import express, { Router, type Request, type Response } from 'express';
 import { malformed } from '../core/errors.js';
+import { parseAccessLine } from '../../clients/ingest/index.js';
 import type { Principal } from '../auth.js';
 import { canonicalBytes, decodeJsonValues } from './entries-body.js';
 import { entriesReply, writerAuth, type ApiOptions, type ApiServices } from './api-routes.js';
@@ -29,9 +31,24 @@ export const LOG_RECORD_TYPE = 'log.record/v1';
 
 const SOURCE = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,252}$/;
 
-/** The entry of one shipper record. */
-export function recordEntry(source: string, submitter: string | undefined, record: unknown, where = 'record'): Uint8Array {
-  return canonicalBytes({ type: LOG_RECORD_TYPE, source, ...(submitter !== undefined ? { submitter } : {}), record }, where);
+/** The log line a shipper record carries: Fluent Bit/Fluentd `log`, Vector/OTel `message`, journald `MESSAGE`. */
+function lineOf(record: Record<string, unknown>): string | undefined {
+  for (const k of ['log', 'message', 'MESSAGE']) {
+    const v = record[k];
+    if (typeof v === 'string') return v.endsWith('\n') ? v.slice(0, -1) : v;
+  }
+  return undefined;
+}
+
+/**
+ * The entry of one shipper record. When the record carries a log line, `event` is that line normalised into the
+ * ingress event schema (docs/ingress-event.md; `kind: "unparsed"` with the reason when it is not an access-log line
+ * the parsers know): every ingress record lands in one documented shape, next to the record as received.
+ */
+export function recordEntry(source: string, submitter: string | undefined, record: Record<string, unknown>, where = 'record'): Uint8Array {
+  const line = lineOf(record);
+  const event = line === undefined ? undefined : parseAccessLine(line);
+  return canonicalBytes({ type: LOG_RECORD_TYPE, source, ...(submitter !== undefined ? { submitter } : {}), record, ...(event !== undefined ? { event } : {}) }, where);
 }
 
 /** Routes of the shipper ingest endpoint. */
@@ -50,7 +67,7 @@ export function ingestRoutes(services: ApiServices, opts: ApiOptions): Router {
     const submitter = principal.authenticated ? principal.subject : undefined;
     const entries = values.map((v, i) => {
       if (typeof v !== 'object' || v === null || Array.isArray(v)) throw malformed(`${where(i)}: a record must be a JSON object`);
-      return recordEntry(source, submitter, v, where(i));
+      return recordEntry(source, submitter, v as Record<string, unknown>, where(i));
     });
     const results = await services.ingest.append(principal, entries);
     sendJson(res, entriesReply(results));

@@ -3,7 +3,8 @@
  * Sources: kubernetes `staging/src/k8s.io/apiserver/pkg/apis/audit/v1/types.go` (Event, EventList) and the webhook
  * backend (`plugin/pkg/audit/webhook/webhook.go`), summarised in shared/docs/formats.md §1.
  *
- * Entry = RFC 8785 canonical JSON of `{"type":"k8s.audit/v1","submitter"?,"event":<the Event as received>}`.
+ * Entry = RFC 8785 canonical JSON of `{"type":"k8s.audit/v1","submitter"?,"event":<the Event as received>,
+ * "ingressEvent":<the Event normalised into the ingress event schema>}`.
  * `submitter` is the authenticated writer (omitted when authentication is off), so the log records who sent what.
  *
  * Sameness: two events are the same record iff they have the same `(auditID, stage)` — the API server's own
@@ -21,6 +22,7 @@ import { createHash } from 'node:crypto';
 import { malformed } from '../core/errors.js';
 import { MAX_ENTRY_SIZE } from '../core/entry-bundle.js';
 import type { Hash } from '../core/hash.js';
+import { parseK8sAuditEvent } from '../../clients/ingest/index.js';
 
 type Json = Record<string, unknown>;
 
@@ -74,13 +76,15 @@ function elide(value: unknown): Json {
 
 const KEEP = new Set(['kind', 'apiVersion', 'level', 'auditID', 'stage', 'requestURI', 'verb', 'user', 'impersonatedUser', 'objectRef', 'responseStatus', 'requestReceivedTimestamp', 'stageTimestamp', 'timestamp']);
 
-function entryBytes(event: Json, submitter: string | undefined): Uint8Array {
-  return Buffer.from(canonical({ type: K8S_AUDIT_TYPE, ...(submitter !== undefined ? { submitter } : {}), event }), 'utf8');
+function entryBytes(event: Json, submitter: string | undefined, ingressEvent: unknown): Uint8Array {
+  return Buffer.from(canonical({ type: K8S_AUDIT_TYPE, ...(submitter !== undefined ? { submitter } : {}), event, ingressEvent }), 'utf8');
 }
 
 /** The entry for one event (eliding large objects as described above). */
 export function auditEntry(event: Json, submitter: string | undefined): Uint8Array {
-  let bytes = entryBytes(event, submitter);
+  // The event normalised into the ingress event schema (docs/ingress-event.md), from the full event.
+  const ingressEvent = parseK8sAuditEvent(event);
+  let bytes = entryBytes(event, submitter, ingressEvent);
   if (bytes.length <= MAX_ENTRY_SIZE) return bytes;
   const slim: Json = { ...event };
   const elided: string[] = [];
@@ -91,7 +95,7 @@ export function auditEntry(event: Json, submitter: string | undefined): Uint8Arr
     }
   }
   slim['tilelog.dev/elided'] = elided;
-  bytes = entryBytes(slim, submitter);
+  bytes = entryBytes(slim, submitter, ingressEvent);
   if (bytes.length <= MAX_ENTRY_SIZE) return bytes;
   for (const k of Object.keys(slim)) {
     if (!KEEP.has(k) && k !== 'tilelog.dev/elided' && !elided.includes(k)) {
@@ -100,7 +104,7 @@ export function auditEntry(event: Json, submitter: string | undefined): Uint8Arr
     }
   }
   slim['tilelog.dev/elided'] = elided;
-  bytes = entryBytes(slim, submitter);
+  bytes = entryBytes(slim, submitter, ingressEvent);
   if (bytes.length > MAX_ENTRY_SIZE) throw malformed(`audit event ${String(event['auditID'])}: too large even with its objects elided`);
   return bytes;
 }

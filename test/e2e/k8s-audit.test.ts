@@ -62,6 +62,9 @@ describe('POST /v1/k8s/audit (API server audit webhook)', () => {
     const ev = stored['event'] as Json;
     assert.equal(ev['auditID'], falco[0]!['auditID']);
     assert.deepEqual((ev['objectRef'] as Json)['resource'], 'configmaps');
+    const norm = stored['ingressEvent'] as Json;
+    assert.equal(norm['kind'], 'config_change');
+    assert.equal((norm['k8s'] as Json)['resource'], 'configmaps');
     // The reply's leaf hash is the served entry's leaf hash.
     const bytes = Buffer.from(await (await fetch(`${server.baseUrl}/v1/entries/${r.body.entries![0]!.index}`)).arrayBuffer());
     assert.equal(r.body.entries![0]!.leafHash, encodeBase64(leafHash(bytes)));

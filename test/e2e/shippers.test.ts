@@ -47,6 +47,30 @@ describe('POST /v1/ingest: log shippers', () => {
     assert.equal(e['type'], 'log.record/v1');
     assert.equal(e['source'], 'kube.ingress-nginx');
     assert.deepEqual(e['record'], fluentBit[0]);
+    const ev = e['event'] as Record<string, Record<string, unknown>>;
+    assert.equal(ev['kind'] as unknown, 'access');
+    assert.equal(ev['request']?.['method'], 'POST');
+    assert.equal(ev['request']?.['path'], '/products');
+    assert.equal(ev['response']?.['status'], 200);
+  });
+
+  test('every fixture line lands normalised: nginx and Traefik access lines as events, the broken lines as unparsed', async () => {
+    const traefik = readFileSync(join(REPO_ROOT, '..', 'shared', 'fixtures', 'traefik', 'beats-traefik-access-test.log'), 'utf8').split('\n').filter((l) => l !== '');
+    const sources: [string, string[]][] = [['ingress-nginx', LINES], ['traefik', traefik]];
+    for (const [source, lines] of sources) {
+      const body = lines.map((log, i) => JSON.stringify({ log, date: 1800000000 + i })).join('\n');
+      const r = await post(server, `/v1/ingest/${source}`, body, { 'content-type': 'application/x-ndjson' });
+      assert.equal(r.status, 200);
+      const kinds = new Map<string, number>();
+      for (const x of r.body.entries!) {
+        const ev = (await entryJson(server, x.index))['event'] as { kind: string; reason?: string; raw?: string };
+        kinds.set(ev.kind, (kinds.get(ev.kind) ?? 0) + 1);
+        if (ev.kind === 'unparsed') assert.ok(ev.reason !== undefined && ev.raw !== undefined, 'unparsed events carry the raw line and the reason');
+      }
+      assert.equal([...kinds.values()].reduce((a, b) => a + b, 0), lines.length);
+      assert.equal(kinds.get('unparsed'), 1, `${source}: the fixture's one malformed line`);
+      assert.ok((kinds.get('access') ?? 0) >= 1);
+    }
   });
 
   test('a resent chunk is reported as duplicates; two identical lines read at different times stay two entries', async () => {
