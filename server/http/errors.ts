@@ -15,8 +15,8 @@ interface BodyParserError {
   limit?: number;
 }
 
-/** Maps body-parser / raw-body errors to coded errors. */
-function fromBodyParser(err: unknown): TlogError | undefined {
+/** Maps body-parser / raw-body / zlib errors to coded errors: a client's mistake is never a 500. */
+export function fromBodyParser(err: unknown): TlogError | undefined {
   const e = err as BodyParserError;
   switch (e?.type) {
     case 'entity.too.large':

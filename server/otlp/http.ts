@@ -12,6 +12,7 @@ import express, { Router, type NextFunction, type Request, type Response } from 
 import type { Authenticator, Principal } from '../auth.js';
 import { TlogError } from '../core/errors.js';
 import { ERROR_TABLE, toTlogError } from '../errors.js';
+import { fromBodyParser } from '../http/errors.js';
 import type { Ingest } from '../ingest.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -37,26 +38,6 @@ function kindOf(req: Request): Kind | undefined {
   if (ct === PROTOBUF) return 'protobuf';
   if (ct === JSON_TYPE) return 'json';
   return undefined;
-}
-
-/** Body-parser (raw-body / zlib) errors → coded errors: a client's mistake is never a 500. */
-function fromBodyParser(err: unknown): TlogError | undefined {
-  const e = err as { type?: string; status?: number; limit?: number } | undefined;
-  switch (e?.type) {
-    case 'entity.too.large':
-      return new TlogError('TOO_LARGE', `request body exceeds the limit of ${e.limit ?? '?'} bytes`);
-    case 'encoding.unsupported':
-      return new TlogError('UNSUPPORTED_MEDIA_TYPE', 'unsupported Content-Encoding; use gzip, deflate or identity');
-    case 'request.aborted':
-    case 'request.size.invalid':
-    case 'stream.encoding.set':
-    case 'entity.verify.failed':
-    case 'charset.unsupported':
-      return new TlogError('MALFORMED', `bad request body (${e.type})`);
-    default:
-      if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) return new TlogError('MALFORMED', 'bad request body (corrupt encoding?)');
-      return undefined;
-  }
 }
 
 /** Retryable errors always carry a delay, so 503/429 always have Retry-After (and gRPC a RetryInfo). */
