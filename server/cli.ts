@@ -6,6 +6,9 @@ import { Command, InvalidArgumentError } from 'commander';
 import { parseBytes, parseDuration, parsePositiveInt } from './config.js';
 import { writeKeyFile } from './key-file.js';
 import { generateKey } from './keygen.js';
+import { readFileSync } from 'node:fs';
+import { newSigner } from './core/keys.js';
+import { trustedRoot } from './trusted-root.js';
 import { DEFAULT_ORIGIN, serve } from './serve.js';
 import type { AuthConfig } from './auth.js';
 
@@ -56,6 +59,7 @@ program
   .option('--max-pending <n>', 'entries that may wait to be sequenced before writes get 503', wrap(parsePositiveInt), 100_000)
   .option('--max-body <size>', 'largest request body after decompression', wrap(parseBytes), 64 * 1024 * 1024)
   .option('--log-level <level>', 'log level (fatal, error, warn, info, debug)', 'info')
+  .option('--public-url <url>', 'public base URL of the log, for the Sigstore trusted root (default: https://<origin>)')
   .option('--leveldb-open-files <n>', 'LevelDB table files kept open and memory-mapped (bounds file-backed RSS, ~2 MiB each)', wrap(parsePositiveInt), 256)
   .option('--auth-issuer <iss>', 'require writers to present a JWT from this issuer (turns authentication on)')
   .option('--auth-audience <aud>', 'the audience writers\' tokens must carry')
@@ -84,6 +88,7 @@ program
       maxBodyBytes: o['maxBody'] as number,
       logLevel: o['logLevel'] as string,
       leveldbOpenFiles: o['leveldbOpenFiles'] as number,
+      publicUrl: o['publicUrl'] as string | undefined,
     });
   });
 
@@ -97,6 +102,18 @@ program
     if (o.out !== undefined) writeKeyFile(o.out, skey);
     else process.stdout.write(`${skey}\n`);
     process.stdout.write(`${vkey}\n`);
+  });
+
+program
+  .command('trusted-root')
+  .description('print a Sigstore TrustedRoot (JSON) listing the log whose key is in --key')
+  .requiredOption('--key <file>', 'the log\'s private key file (Go note signer key)')
+  .option('--url <url>', 'public base URL of the log (must contain the origin; default: https://<origin>)')
+  .option('--valid-from <time>', 'start of the key\'s validity, RFC 3339', '1970-01-01T00:00:00Z')
+  .action((o: { key: string; url?: string; validFrom: string }) => {
+    const signer = newSigner(readFileSync(o.key, 'utf8').trim());
+    const root = trustedRoot(signer, { ...(o.url !== undefined ? { baseUrl: o.url } : {}), validFrom: o.validFrom });
+    process.stdout.write(`${JSON.stringify(root, null, 2)}\n`);
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

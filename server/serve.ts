@@ -37,6 +37,8 @@ export interface ServeOptions {
   readonly logLevel: string;
   /** LevelDB table files kept open (memory-mapped). */
   readonly leveldbOpenFiles: number;
+  /** Public base URL of the log (for the Sigstore trusted root). */
+  readonly publicUrl: string | undefined;
 }
 
 /** The origin used when neither --origin nor an existing key names one. */
@@ -78,7 +80,8 @@ export async function serve(o: ServeOptions): Promise<void> {
   });
   const auth = new Authenticator(o.auth);
   const ingest = new Ingest(log, o.rateLimit === undefined ? undefined : new SubjectRateLimiter(o.rateLimit), metrics);
-  const handler = createHttpHandler(log, { metrics, logger, auth, ingest }, { maxBodyBytes: o.maxBodyBytes, maxCheckpointAgeMs: Math.max(5000, 5 * o.checkpointIntervalMs) });
+  const handler = createHttpHandler(log, { metrics, logger, auth, ingest }, {
+    ...(o.publicUrl !== undefined ? { publicUrl: o.publicUrl } : {}), maxBodyBytes: o.maxBodyBytes, maxCheckpointAgeMs: Math.max(5000, 5 * o.checkpointIntervalMs) });
   const server: Server = createServer(handler);
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {

@@ -16,6 +16,8 @@ import { apiRoutes, type ApiOptions, type ApiServices } from './api-routes.js';
 import { errorHandler } from './errors.js';
 import { createReadHandler } from './read-routes.js';
 import { route } from './util.js';
+import { newVerifier } from '../core/keys.js';
+import { trustedRoot } from '../trusted-root.js';
 
 /** What the HTTP front end needs besides the log. */
 export interface HttpServices extends ApiServices {
@@ -23,6 +25,8 @@ export interface HttpServices extends ApiServices {
 }
 
 export interface AppOptions extends ApiOptions {
+  /** The log's public base URL for the Sigstore trusted root (default `https://<origin>`). */
+  readonly publicUrl?: string;
   /** Readiness fails when the latest checkpoint is older than this (ms). */
   readonly maxCheckpointAgeMs: number;
 }
@@ -39,6 +43,8 @@ const ALLOWED: readonly [RegExp, string][] = [
   [/^\/v1\/proof\/(inclusion|consistency)$/, 'GET, HEAD'],
   [/^\/v1\/log$/, 'GET, HEAD'],
   [/^\/(healthz|readyz|metrics)$/, 'GET, HEAD'],
+  [/^\/v1\/trusted-root\.json$/, 'GET, HEAD'],
+  [/^\/api\/v2\/(checkpoint$|tile\/)/, 'GET, HEAD'],
 ];
 
 /** The request handler of the HTTP server: the read fast path first, express for everything else. */
@@ -71,6 +77,12 @@ export function createApp(log: Log, services: HttpServices, opts: AppOptions): e
   app.use(otlpLogsRoute({ ingest: services.ingest, auth: services.auth, maxBodyBytes: opts.maxBodyBytes, logger, metrics }));
   app.use(k8sRoutes(services, opts));
   app.use(ingestRoutes(services, opts));
+
+  const root = JSON.stringify(trustedRoot({ name: log.origin, publicKey: newVerifier(log.vkey).publicKey }, opts.publicUrl === undefined ? {} : { baseUrl: opts.publicUrl }));
+  app.get('/v1/trusted-root.json', (_req, res) => {
+    route(res, 'v1/trusted-root.json');
+    res.set('Cache-Control', 'public, max-age=300').type('application/json').send(root);
+  });
 
   app.get('/healthz', (_req, res) => {
     route(res, 'healthz');

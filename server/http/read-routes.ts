@@ -1,5 +1,6 @@
 /**
- * The C2SP tlog-tiles read API: `GET /checkpoint`, `GET /tile/<L>/<N>[.p/<W>]`, `GET /tile/entries/<N>[.p/<W>]`.
+ * The C2SP tlog-tiles read API: `GET /checkpoint`, `GET /tile/<L>/<N>[.p/<W>]`, `GET /tile/entries/<N>[.p/<W>]`,
+ * also under `/api/v2/` (the paths Rekor v2 clients expect).
  * SPEC: c2sp.org/tlog-tiles — content types, caching and compression as the spec says:
  * - checkpoint: `text/plain; charset=utf-8`, not cached (it changes every interval);
  * - tiles and bundles: `application/octet-stream`, immutable (a path's bytes never change, partial ones included);
@@ -97,7 +98,9 @@ export function createReadHandler(log: Log, metrics: Metrics, auth: Authenticato
     if (req.method !== 'GET' && req.method !== 'HEAD') return false;
     const raw = req.url ?? '';
     const q = raw.indexOf('?');
-    const url = q < 0 ? raw : raw.slice(0, q); // query strings (cache busters) are ignored on static resources
+    let url = q < 0 ? raw : raw.slice(0, q); // query strings (cache busters) are ignored on static resources
+    // Rekor v2 clients read the same resources under /api/v2 (rekor-tiles' service declares them there).
+    if (url.startsWith('/api/v2/checkpoint') || url.startsWith('/api/v2/tile/')) url = url.slice('/api/v2'.length);
     if (url === '/checkpoint') {
       send(req, res, 'checkpoint', { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': CHECKPOINT_CACHE }, log.published.checkpoint);
       return true;
