@@ -7,6 +7,7 @@ import { parseBytes, parseDuration, parsePositiveInt } from './config.js';
 import { writeKeyFile } from './key-file.js';
 import { generateKey } from './keygen.js';
 import { readFileSync } from 'node:fs';
+import { createPublicKey } from 'node:crypto';
 import { newSigner } from './core/keys.js';
 import { trustedRoot } from './trusted-root.js';
 import { DEFAULT_ORIGIN, serve } from './serve.js';
@@ -114,6 +115,26 @@ program
     const signer = newSigner(readFileSync(o.key, 'utf8').trim());
     const root = trustedRoot(signer, { ...(o.url !== undefined ? { baseUrl: o.url } : {}), validFrom: o.validFrom });
     process.stdout.write(`${JSON.stringify(root, null, 2)}\n`);
+  });
+
+program
+  .command('verify-bundle')
+  .description('verify a Sigstore bundle logged in a Tilelog with @sigstore/verify (signature, entry, inclusion proof, checkpoint)')
+  .requiredOption('--bundle <file>', 'the bundle (JSON)')
+  .requiredOption('--public-key <file>', "the signer's public key (PEM)")
+  .option('--artifact <file>', 'the signed artifact (message-signature bundles)')
+  .option('--trusted-root <file>', 'a Sigstore TrustedRoot listing the log (from `tilelog trusted-root`)')
+  .option('--log <url>', 'fetch the TrustedRoot from <url>/v1/trusted-root.json instead')
+  .action(async (o: { bundle: string; publicKey: string; artifact?: string; trustedRoot?: string; log?: string }) => {
+    if ((o.trustedRoot === undefined) === (o.log === undefined)) throw new Error('give exactly one of --trusted-root and --log');
+    const trustedRoot: unknown =
+      o.trustedRoot !== undefined
+        ? JSON.parse(readFileSync(o.trustedRoot, 'utf8'))
+        : await (await fetch(new URL('/v1/trusted-root.json', o.log), { signal: AbortSignal.timeout(10_000) })).json();
+    const { verifyBundle } = await import('../clients/sigstore/bundles.js');
+    const bundle = JSON.parse(readFileSync(o.bundle, 'utf8')) as { verificationMaterial?: { tlogEntries?: { logIndex?: string }[] } };
+    verifyBundle({ bundle, trustedRoot, publicKey: createPublicKey(readFileSync(o.publicKey)), ...(o.artifact !== undefined ? { artifact: readFileSync(o.artifact) } : {}) });
+    process.stdout.write(`${JSON.stringify({ verified: true, logIndex: bundle.verificationMaterial?.tlogEntries?.[0]?.logIndex })}\n`);
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -10,6 +10,7 @@ import { TlogError } from '../core/errors.js';
 import type { Log } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { k8sRoutes } from './k8s-routes.js';
+import { rekorRoutes } from '../rekor/routes.js';
 import { otlpLogsRoute } from '../otlp/http.js';
 import { ingestRoutes } from './ingest-routes.js';
 import { apiRoutes, type ApiOptions, type ApiServices } from './api-routes.js';
@@ -38,6 +39,7 @@ const ALLOWED: readonly [RegExp, string][] = [
   [/^\/v1\/entries$/, 'POST'],
   [/^\/v1\/k8s\/audit$/, 'POST'],
   [/^\/v1\/logs$/, 'POST'],
+  [/^\/api\/v2\/log\/entries$/, 'POST'],
   [/^\/v1\/ingest(\/[^/]+)?$/, 'POST'],
   [/^\/v1\/entries\/[^/]+$/, 'GET, HEAD'],
   [/^\/v1\/proof\/(inclusion|consistency)$/, 'GET, HEAD'],
@@ -74,6 +76,7 @@ export function createApp(log: Log, services: HttpServices, opts: AppOptions): e
   });
 
   app.use(apiRoutes(log, services, opts));
+  app.use(rekorRoutes({ log, ingest: services.ingest, auth: services.auth, maxBodyBytes: opts.maxBodyBytes }));
   app.use(otlpLogsRoute({ ingest: services.ingest, auth: services.auth, maxBodyBytes: opts.maxBodyBytes, logger, metrics }));
   app.use(k8sRoutes(services, opts));
   app.use(ingestRoutes(services, opts));
