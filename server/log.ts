@@ -112,15 +112,15 @@ export class Log {
   async add(entries: readonly Uint8Array[], identities?: readonly (Hash | undefined)[]): Promise<AddResult[]> {
     const results = await this.sequencer.add(entries, identities);
     if (identities === undefined) return results;
-    return Promise.all(
-      results.map(async (r) => {
-        if (!r.duplicate) return r;
-        const size = this.tree.treeSize;
-        const [tile] = await this.readTiles([{ kind: 'hash', level: 0, index: r.leafIndex / 256n, width: tileWidth(0, r.leafIndex / 256n, size) }]);
-        const off = Number(r.leafIndex % 256n) * HASH_SIZE;
-        return { ...r, leafHash: (tile as Uint8Array).slice(off, off + HASH_SIZE) };
-      }),
-    );
+    return Promise.all(results.map(async (r) => (r.duplicate ? { ...r, leafHash: await this.leafHashAt(r.leafIndex) } : r)));
+  }
+
+  /** The leaf hash at `leafIndex` (hash i of level-0 tile ⌊i/256⌋). Requires leafIndex < the integrated size. */
+  private async leafHashAt(leafIndex: bigint): Promise<Hash> {
+    const W = BigInt(TILE_WIDTH);
+    const [tile] = await this.readTiles([{ kind: 'hash', level: 0, index: leafIndex / W, width: tileWidth(0, leafIndex / W, this.tree.treeSize) }]);
+    const off = Number(leafIndex % W) * HASH_SIZE;
+    return (tile as Uint8Array).slice(off, off + HASH_SIZE);
   }
 
   /** Adds entries and resolves once a published checkpoint covers them all, with an inclusion proof for each. */
@@ -224,9 +224,7 @@ export class Log {
     } else if (q.leafIndex !== undefined) {
       leafIndex = q.leafIndex;
       if (leafIndex >= this.tree.treeSize) throw new TlogError('OUT_OF_RANGE', `index ${leafIndex} is beyond the tree (size ${this.tree.treeSize})`);
-      const [h] = await this.readTiles([{ kind: 'hash', level: 0, index: leafIndex / 256n, width: tileWidth(0, leafIndex / 256n, this.tree.treeSize) }]);
-      const off = Number(leafIndex % 256n) * HASH_SIZE;
-      leafHash = (h as Uint8Array).slice(off, off + HASH_SIZE);
+      leafHash = await this.leafHashAt(leafIndex);
     } else {
       throw malformed('want index or leafHash');
     }

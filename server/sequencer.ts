@@ -13,7 +13,7 @@
  */
 import { TlogError } from './core/errors.js';
 import { EMPTY_ROOT, leafHash, type Hash } from './core/hash.js';
-import { checkEntrySize, decodeEntryBundle } from './core/entry-bundle.js';
+import { checkEntrySize } from './core/entry-bundle.js';
 import { EMPTY_EDGE, edgeFromTiles, edgeRoot, edgeTiles, integrate, type TreeEdge } from './core/edge.js';
 import { bytesEqual, encodeHex } from './core/strict.js';
 import type { LogStorage, TreeState } from './storage/storage.js';
@@ -69,7 +69,7 @@ export async function loadTree(storage: LogStorage): Promise<{ tree: TreeState; 
   const data = await storage.readTiles(refs);
   const missing = refs.findIndex((_, i) => data[i] === undefined);
   if (missing >= 0) throw new Error(`storage: edge tile ${missing} of tree size ${tree.treeSize} is missing`);
-  const edge = edgeFromTiles(tree.treeSize, refs, data as Uint8Array[], decodeEntryBundle);
+  const edge = edgeFromTiles(tree.treeSize, refs, data as Uint8Array[]);
   if (!bytesEqual(edgeRoot(edge), tree.rootHash)) throw new Error(`storage: stored tiles do not hash to the stored root at size ${tree.treeSize}`);
   return { tree, edge };
 }

@@ -12,7 +12,7 @@
  */
 import { EMPTY_ROOT, HASH_SIZE, nodeHash, type Hash } from './hash.js';
 import { badMath } from './errors.js';
-import { encodeEntryBundle } from './entry-bundle.js';
+import { decodeEntryBundle, encodeEntryBundle, entryBundlePrefixLength } from './entry-bundle.js';
 import { levelCount, TILE_HEIGHT, TILE_WIDTH, type TileRef } from './tile.js';
 
 /** The right edge of a tiled tree: enough to append and to compute the root. Treat as immutable. */
@@ -154,13 +154,13 @@ export function edgeTiles(treeSize: bigint): TileRef[] {
  * Rebuilds the edge of a tree of `treeSize` leaves from the tiles listed by {@link edgeTiles} (`data[i]` for
  * `tiles[i]`, each holding at least `width` hashes or entries).
  */
-export function edgeFromTiles(treeSize: bigint, tiles: readonly TileRef[], data: readonly Uint8Array[], decodeBundle: (d: Uint8Array, width: number) => Uint8Array[]): TreeEdge {
+export function edgeFromTiles(treeSize: bigint, tiles: readonly TileRef[], data: readonly Uint8Array[]): TreeEdge {
   const partials: Hash[][] = [];
   for (let L = 0; levelCount(L, treeSize) > 0n; L++) partials.push([]);
   let partialEntries: Uint8Array[] = [];
   tiles.forEach((t, i) => {
     const d = data[i] as Uint8Array;
-    if (t.kind === 'entries') partialEntries = decodeBundle(d, t.width).slice(0, t.width);
+    if (t.kind === 'entries') partialEntries = decodeEntryBundle(d.subarray(0, entryBundlePrefixLength(d, t.width)), t.width);
     else partials[t.level] = decodeHashTile(d.subarray(0, t.width * HASH_SIZE));
   });
   return { treeSize, partials, partialEntries };

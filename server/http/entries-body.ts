@@ -9,8 +9,8 @@
  * Content-Encoding (gzip, deflate) is undone before this code runs.
  */
 import { isUtf8 } from 'node:buffer';
-import canonicalize from 'canonicalize';
 import { TlogError, malformed } from '../core/errors.js';
+import { canonicalBytes } from '../ingest/canonical.js';
 
 const NDJSON = new Set(['application/x-ndjson', 'application/jsonl', 'application/x-jsonlines', 'application/ndjson']);
 
@@ -19,21 +19,8 @@ export function mediaType(contentType: string | undefined): string {
   return (contentType ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
 }
 
-/** RFC 8785 canonical UTF-8 bytes of a JSON value; MALFORMED if it has none (Infinity, absurd nesting). */
-export function canonicalBytes(value: unknown, where: string): Uint8Array {
-  let s: string | undefined;
-  try {
-    s = (canonicalize as unknown as (v: unknown) => string | undefined)(value);
-  } catch (err) {
-    // RFC 8785 has no form for numbers outside IEEE-754 doubles (1e400 parses as Infinity), and absurd nesting
-    // overflows the stack: both are the client's input, never a server error.
-    throw malformed(`${where}: cannot be canonicalized (RFC 8785): ${err instanceof RangeError ? 'nested too deeply' : (err as Error).message}`);
-  }
-  if (s === undefined) throw malformed(`${where}: not a JSON value`);
-  return Buffer.from(s, 'utf8');
-}
-
-function parseJson(text: string, where: string): unknown {
+/** JSON.parse of untrusted text; MALFORMED naming `where` on a syntax error. */
+export function parseJson(text: string, where: string): unknown {
   try {
     return JSON.parse(text);
   } catch (err) {
@@ -41,7 +28,8 @@ function parseJson(text: string, where: string): unknown {
   }
 }
 
-function decodeUtf8(body: Uint8Array): string {
+/** The body as text; MALFORMED unless it is valid UTF-8. */
+export function decodeUtf8(body: Uint8Array): string {
   const b = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   if (!isUtf8(b)) throw malformed('body is not valid UTF-8');
   return b.toString('utf8');

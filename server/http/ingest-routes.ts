@@ -22,7 +22,8 @@ import express, { Router, type Request, type Response } from 'express';
 import { malformed } from '../core/errors.js';
 import { parseAccessLine } from '../../clients/ingest/index.js';
 import type { Principal } from '../auth.js';
-import { canonicalBytes, decodeJsonValues } from './entries-body.js';
+import { canonicalBytes } from '../ingest/canonical.js';
+import { decodeJsonValues } from './entries-body.js';
 import { entriesReply, writerAuth, type ApiOptions, type ApiServices } from './api-routes.js';
 import { queryParams, sendJson } from './util.js';
 

@@ -6,34 +6,20 @@
  * appends nothing: duplicates are detected by `(auditID, stage)`.
  */
 import express, { Router, type Request, type Response } from 'express';
-import { isUtf8 } from 'node:buffer';
-import { TlogError, malformed } from '../core/errors.js';
+import { TlogError } from '../core/errors.js';
 import type { Principal } from '../auth.js';
 import { auditEntry, auditIdentity, checkEvent, eventsOfList } from '../ingest/k8s-audit.js';
 import { entriesReply, writerAuth, type ApiOptions, type ApiServices } from './api-routes.js';
-import { mediaType } from './entries-body.js';
+import { decodeJsonValues, decodeUtf8, mediaType, parseJson } from './entries-body.js';
 import { queryParams, sendJson } from './util.js';
-
-function parseJson(text: string, where: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw malformed(`${where}: invalid JSON (${(err as Error).message})`);
-  }
-}
 
 /** The audit events of a request body. */
 export function auditEvents(contentType: string | undefined, body: Buffer): Record<string, unknown>[] {
-  if (!isUtf8(body)) throw malformed('body is not valid UTF-8');
   const type = mediaType(contentType);
-  if (type === 'application/json') return eventsOfList(parseJson(body.toString('utf8'), 'body'));
+  if (type === 'application/json') return eventsOfList(parseJson(decodeUtf8(body), 'body'));
   if (type === 'application/x-ndjson' || type === 'application/jsonl') {
-    const out: Record<string, unknown>[] = [];
-    body.toString('utf8').split('\n').forEach((line, i) => {
-      if (line.trim() === '') return;
-      out.push(checkEvent(parseJson(line, `line ${i + 1}`), `line ${i + 1}`));
-    });
-    return out;
+    const { values, where } = decodeJsonValues(contentType, body);
+    return values.map((v, i) => checkEvent(v, where(i)));
   }
   throw new TlogError('UNSUPPORTED_MEDIA_TYPE', `Content-Type ${JSON.stringify(type)} is not supported; the audit webhook sends application/json (EventList), the log backend's lines go as application/x-ndjson`);
 }

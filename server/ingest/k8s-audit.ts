@@ -17,9 +17,9 @@
  * and `"tilelog.dev/elided"` lists what was elided. If that is still too large, every optional field but the
  * identity, verb, user, objectRef, responseStatus and timestamps is elided the same way.
  */
-import canonicalize from 'canonicalize';
 import { createHash } from 'node:crypto';
 import { malformed } from '../core/errors.js';
+import { canonicalBytes } from './canonical.js';
 import { MAX_ENTRY_SIZE } from '../core/entry-bundle.js';
 import type { Hash } from '../core/hash.js';
 import { parseK8sAuditEvent } from '../../clients/ingest/index.js';
@@ -29,7 +29,6 @@ type Json = Record<string, unknown>;
 /** The record type of audit entries. */
 export const K8S_AUDIT_TYPE = 'k8s.audit/v1';
 
-const canonical = canonicalize as unknown as (v: unknown) => string;
 
 function isObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -70,14 +69,14 @@ export function auditIdentity(e: Json): Hash {
 }
 
 function elide(value: unknown): Json {
-  const c = canonical(value);
-  return { elided: true, sha256: createHash('sha256').update(c).digest('hex'), size: Buffer.byteLength(c) };
+  const c = canonicalBytes(value, 'elided value');
+  return { elided: true, sha256: createHash('sha256').update(c).digest('hex'), size: c.length };
 }
 
 const KEEP = new Set(['kind', 'apiVersion', 'level', 'auditID', 'stage', 'requestURI', 'verb', 'user', 'impersonatedUser', 'objectRef', 'responseStatus', 'requestReceivedTimestamp', 'stageTimestamp', 'timestamp']);
 
 function entryBytes(event: Json, submitter: string | undefined, ingressEvent: unknown): Uint8Array {
-  return Buffer.from(canonical({ type: K8S_AUDIT_TYPE, ...(submitter !== undefined ? { submitter } : {}), event, ingressEvent }), 'utf8');
+  return canonicalBytes({ type: K8S_AUDIT_TYPE, ...(submitter !== undefined ? { submitter } : {}), event, ingressEvent }, `audit event ${String(event['auditID'])}`);
 }
 
 /** The entry for one event (eliding large objects as described above). */

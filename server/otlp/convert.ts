@@ -17,7 +17,7 @@
  * `resource_logs` would drop audit data). A record whose entry would exceed 65,535 bytes is rejected on its own
  * (counted as a partial success), not the whole request.
  */
-import canonicalize from 'canonicalize';
+import { canonicalBytes } from '../ingest/canonical.js';
 import type { Principal } from '../auth.js';
 import { malformed } from '../core/errors.js';
 import { MAX_ENTRY_SIZE } from '../core/entry-bundle.js';
@@ -394,8 +394,6 @@ export function parseJsonRequest(body: Uint8Array): LogsRequest {
 
 // ---- entries ----
 
-const canonical = canonicalize as unknown as (v: unknown) => string;
-const utf8 = new TextEncoder();
 
 /** One entry per log record (in request order); records whose entry would be over 65,535 bytes are rejected. */
 export function entriesFromRequest(req: LogsRequest, principal: Principal): Converted {
@@ -412,7 +410,7 @@ export function entriesFromRequest(req: LogsRequest, principal: Principal): Conv
         const entry: Record<string, unknown> = { type: OTLP_LOG_ENTRY_TYPE, resource: rl.resource, scope, logRecord: lr };
         if (principal.authenticated) entry['submitter'] = principal.subject;
         if (rl.schemaUrl !== undefined) entry['schemaUrl'] = rl.schemaUrl;
-        const bytes = utf8.encode(canonical(entry));
+        const bytes = canonicalBytes(entry, `resourceLogs[${i}].scopeLogs[${j}].logRecords[${k}]`);
         if (bytes.length > MAX_ENTRY_SIZE) {
           rejected++;
           firstReason ??= `resourceLogs[${i}].scopeLogs[${j}].logRecords[${k}] makes a ${bytes.length}-byte entry; entries are at most ${MAX_ENTRY_SIZE} bytes`;

@@ -11,7 +11,7 @@
  * decimal strings, camelCase names.
  */
 import { createHash, X509Certificate } from 'node:crypto';
-import canonicalize from 'canonicalize';
+import { canonicalBytes } from '../ingest/canonical.js';
 import { malformed } from '../core/errors.js';
 import { encodeBase64 } from '../core/strict.js';
 import { dssePae, parseVerifierKey, verifyDigestSignature, verifyMessageSignature, type ParsedKey } from './verify-signature.js';
@@ -71,9 +71,7 @@ function parseVerifier(v: unknown, what: string): RecordedVerifier {
 }
 
 function canonical(entry: unknown): Uint8Array {
-  const s = (canonicalize as unknown as (v: unknown) => string | undefined)(entry);
-  if (s === undefined) throw new Error('tlog: bad math: entry not canonicalizable');
-  return new TextEncoder().encode(s);
+  return canonicalBytes(entry, 'entry');
 }
 
 /** hashedRekordRequestV002 → verified, canonical hashedrekord 0.0.2 entry. MALFORMED (400) on any failure. */

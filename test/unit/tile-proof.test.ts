@@ -259,11 +259,11 @@ describe('integrate: batch splits, purity, edges', () => {
       const ts = edgeTiles(s);
       // Stored tiles may have grown past size s: edgeFromTiles must use only the first `width` hashes/entries.
       const data = ts.map((t) => S.get(t)!);
-      const wide = edgeFromTiles(s, ts, data, (d) => decodeEntryBundle(d));
+      const wide = edgeFromTiles(s, ts, data);
       assert.deepEqual(normEdge(wide), normEdge(edge), `size ${s} (stored tiles)`);
       // Exactly-sized tiles, as read back from `.p/<W>` paths, with the strict bundle decoder.
       const exact = ts.map((t, i) => (t.kind === 'hash' ? data[i]!.subarray(0, t.width * 32) : data[i]!.subarray(0, entryBundlePrefixLength(data[i]!, t.width))));
-      assert.deepEqual(normEdge(edgeFromTiles(s, ts, exact, decodeEntryBundle)), normEdge(edge), `size ${s} (exact tiles)`);
+      assert.deepEqual(normEdge(edgeFromTiles(s, ts, exact)), normEdge(edge), `size ${s} (exact tiles)`);
       assert.equal(hex(edgeRoot(wide)), hex(ref.root(Number(s))));
     }
   });
@@ -272,7 +272,7 @@ describe('integrate: batch splits, purity, edges', () => {
     for (const s of [1n, 255n, 256n, 257n, 65535n, 65536n, 65537n]) {
       const orig = S.edges.get(s)!;
       const ts = edgeTiles(s);
-      const restored = edgeFromTiles(s, ts, ts.map((t) => S.get(t)!), (d) => decodeEntryBundle(d));
+      const restored = edgeFromTiles(s, ts, ts.map((t) => S.get(t)!));
       const more = ENTRIES.slice(Number(s), Number(s) + 300);
       const a = integrate(orig, more, LEAVES.slice(Number(s), Number(s) + 300));
       const b = integrate(restored, more, LEAVES.slice(Number(s), Number(s) + 300));
@@ -307,7 +307,7 @@ describe('roots for every size 0..600', () => {
   test('edgeFromTiles(edgeTiles(s)) restores the edge at every size 0..600', () => {
     for (const [s, edge] of T.edges) {
       const ts = edgeTiles(s);
-      assert.deepEqual(normEdge(edgeFromTiles(s, ts, ts.map((t) => T.get(t)!), (d) => decodeEntryBundle(d))), normEdge(edge), `size ${s}`);
+      assert.deepEqual(normEdge(edgeFromTiles(s, ts, ts.map((t) => T.get(t)!))), normEdge(edge), `size ${s}`);
     }
     assert.equal(T.edges.size, 601);
   });
