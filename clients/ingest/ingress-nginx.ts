@@ -89,6 +89,11 @@ function upstreamFromLists(
   const t = splitList(times);
   const st = splitList(statuses);
   const n = Math.max(a.length, l.length, t.length, st.length);
+  // nginx writes one item per upstream attempt in each of these variables ("-" where a value is missing), so the
+  // lists have the same length; a single "-" stands for a request that never reached an upstream.
+  for (const [what, list] of [['address', a], ['response length', l], ['response time', t], ['status', st]] as const) {
+    if (list.length !== n && !(list.length === 1 && dash(list[0]) === undefined)) return `upstream ${what} list has ${list.length} item(s), other upstream lists ${n}`;
+  }
   const attempts: IngressEventUpstreamAttempt[] = [];
   for (let i = 0; i < n; i++) {
     const at: IngressEventUpstreamAttempt = {};
