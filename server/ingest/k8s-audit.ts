@@ -83,7 +83,17 @@ function entryBytes(event: Json, submitter: string | undefined, ingressEvent: un
 export function auditEntry(event: Json, submitter: string | undefined): Uint8Array {
   // The event normalised into the ingress event schema (docs/ingress-event.md), from the full event.
   const ingressEvent = parseK8sAuditEvent(event);
-  let bytes = entryBytes(event, submitter, ingressEvent);
+  return fitAuditEvent(event, (e) => entryBytes(e, submitter, ingressEvent));
+}
+
+/**
+ * The smallest of `build(event)`, `build(event with requestObject/responseObject elided)` and `build(event with
+ * every field but the metadata elided)` that fits in an entry (65,535 bytes); elided values become
+ * `{"elided":true,"sha256":<hex of their canonical JSON>,"size":<bytes>}` and `"tilelog.dev/elided"` lists them.
+ * MALFORMED when even the last does not fit. Shared by every entry type that embeds an audit Event.
+ */
+export function fitAuditEvent(event: Json, build: (event: Json) => Uint8Array): Uint8Array {
+  let bytes = build(event);
   if (bytes.length <= MAX_ENTRY_SIZE) return bytes;
   const slim: Json = { ...event };
   const elided: string[] = [];
@@ -94,7 +104,7 @@ export function auditEntry(event: Json, submitter: string | undefined): Uint8Arr
     }
   }
   slim['tilelog.dev/elided'] = elided;
-  bytes = entryBytes(slim, submitter, ingressEvent);
+  bytes = build(slim);
   if (bytes.length <= MAX_ENTRY_SIZE) return bytes;
   for (const k of Object.keys(slim)) {
     if (!KEEP.has(k) && k !== 'tilelog.dev/elided' && !elided.includes(k)) {
@@ -103,7 +113,7 @@ export function auditEntry(event: Json, submitter: string | undefined): Uint8Arr
     }
   }
   slim['tilelog.dev/elided'] = elided;
-  bytes = entryBytes(slim, submitter, ingressEvent);
+  bytes = build(slim);
   if (bytes.length > MAX_ENTRY_SIZE) throw malformed(`audit event ${String(event['auditID'])}: too large even with its objects elided`);
   return bytes;
 }
