@@ -78,6 +78,7 @@ export function lineEntry(collector: string, r: InputRecord, format: RecordForma
   if (r.stream !== undefined) base['stream'] = r.stream;
   if (r.criTime !== undefined) base['criTime'] = r.criTime;
   if (r.truncated === true) base['truncated'] = true;
+  if (r.malformed === true) base['criMalformed'] = true;
   if (format === 'k8s-audit') {
     let o: unknown;
     try {

@@ -10,7 +10,7 @@ import { Command, Option } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { Collector, EXIT_OK, EXIT_RECEIPT_ALARM } from '../../clients/collector/collector.js';
 import { buildConfig, ConfigError, expandEnv, parseConfigText } from '../../clients/collector/config.js';
-import { makeInput } from '../../clients/collector/inputs/index.js';
+import { makeInput } from '../../clients/collector/inputs/factory.js';
 import { createLogger } from '../logger.js';
 
 type Obj = Record<string, unknown>;
