@@ -63,7 +63,10 @@ export class Collector {
     this.readTiles = httpTileReader(config.log.url);
   }
 
-  /** Opens the spool, binds the listeners and starts every input and worker. */
+  /**
+   * Opens the spool and binds the listeners (metrics, audit webhooks: they accept requests from here on). Then
+   * {@link run} starts the inputs and workers.
+   */
   async start(): Promise<void> {
     const c = this.config;
     if (c.signing !== undefined) this.key = readSigningKey(c.signing.keyPem ?? (c.signing.keyFile as string));
@@ -127,7 +130,6 @@ export class Collector {
       this.addresses['metrics'] = addressOf(server);
     }
 
-    const resume = this.spool.positions();
     for (const ic of c.inputs) {
       if (ic.type === 'audit-webhook') {
         const server = await startAuditWebhook({ name: ic.name, host: ic.listen.host, port: ic.listen.port, path: ic.path, maxBodyBytes: ic.maxBodyBytes, ...(ic.tls !== undefined ? { tls: ic.tls } : {}) }, c.name, this.spool, (status, events) => {
@@ -139,8 +141,16 @@ export class Collector {
         });
         this.servers.push(server);
         this.addresses[ic.name] = addressOf(server);
-        continue;
       }
+    }
+  }
+
+  /** Starts reading the inputs, submitting, attesting and checking receipts. */
+  run(): void {
+    const c = this.config;
+    const resume = this.spool.positions();
+    for (const ic of c.inputs) {
+      if (ic.type === 'audit-webhook') continue;
       const input = this.makeInput(ic, this.logger);
       if (input === undefined) throw new Error(`inputs: no reader for type ${ic.type}`);
       this.inputs.push(input);

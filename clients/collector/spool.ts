@@ -4,7 +4,9 @@
  * receipt (inclusion in a verified checkpoint) is checked.
  *
  * Keys (one LevelDB, lexicographic order = numeric order thanks to fixed-width hex):
- *  - `r!<seq:16 hex>` → a spooled record: `u8 len(input) ‖ input ‖ u64 spooledAt ms ‖ entry bytes`;
+ *  - `r!<seq:16 hex>` → a chunk of spooled records of one input (one {@link Spool.append} call):
+ *    `u8 len(input) ‖ input ‖ u64 spooledAt ms ‖ (u32 len(entry) ‖ entry)*` — one key per chunk, not per record,
+ *    so that spooling and acknowledging cost one LevelDB write per chunk;
  *  - `p!<input>\0<fileId>` → JSON {@link InputPosition}: where that file's input resumes;
  *  - `b!<batch:16 hex>` → JSON {@link AckedBatch}: an acknowledged batch awaiting attestation and/or receipt;
  *  - `m!nextBatch` → the next batch id (batch ids, and so bundle file names, are never reused);
@@ -26,12 +28,14 @@
 import { Level } from 'level';
 import type { InputPosition } from './inputs/input.js';
 
-/** A record in the spool. */
-export interface SpooledRecord {
+/** A chunk of records in the spool (the records of one append, all of one input). */
+export interface SpooledChunk {
   readonly seq: bigint;
   readonly input: string;
   readonly spooledAt: number;
-  readonly entry: Uint8Array;
+  readonly entries: readonly Uint8Array[];
+  /** Encoded size (what counts against maxBytes). */
+  readonly size: number;
 }
 
 /** One entry of an acknowledged batch. */
@@ -68,21 +72,37 @@ const enc = new TextEncoder();
 const dec = new TextDecoder();
 const seqKey = (p: string, n: bigint) => `${p}${n.toString(16).padStart(16, '0')}`;
 
-function encodeRecord(input: string, spooledAt: number, entry: Uint8Array): Uint8Array {
+function encodeChunk(input: string, spooledAt: number, entries: readonly Uint8Array[]): Uint8Array {
   const name = enc.encode(input);
   if (name.length > 255) throw new Error(`input name too long: ${input}`);
-  const out = new Uint8Array(1 + name.length + 8 + entry.length);
+  let size = 1 + name.length + 8;
+  for (const e of entries) size += 4 + e.length;
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
   out[0] = name.length;
   out.set(name, 1);
-  new DataView(out.buffer).setBigUint64(1 + name.length, BigInt(spooledAt));
-  out.set(entry, 1 + name.length + 8);
+  let o = 1 + name.length;
+  view.setBigUint64(o, BigInt(spooledAt));
+  o += 8;
+  for (const e of entries) {
+    view.setUint32(o, e.length);
+    out.set(e, o + 4);
+    o += 4 + e.length;
+  }
   return out;
 }
 
-function decodeRecord(seq: bigint, v: Uint8Array): SpooledRecord {
+function decodeChunk(seq: bigint, v: Uint8Array): SpooledChunk {
   const n = v[0] as number;
   const view = new DataView(v.buffer, v.byteOffset, v.byteLength);
-  return { seq, input: dec.decode(v.subarray(1, 1 + n)), spooledAt: Number(view.getBigUint64(1 + n)), entry: v.subarray(1 + n + 8) };
+  const entries: Uint8Array[] = [];
+  let o = 1 + n + 8;
+  while (o < v.length) {
+    const len = view.getUint32(o);
+    entries.push(v.subarray(o + 4, o + 4 + len));
+    o += 4 + len;
+  }
+  return { seq, input: dec.decode(v.subarray(1, 1 + n)), spooledAt: Number(view.getBigUint64(1 + n)), entries, size: v.length };
 }
 
 /** See the module comment. One Spool per directory (LevelDB holds a lock). */
@@ -110,8 +130,9 @@ export class Spool {
     await db.open();
     const s = new Spool(db, o.maxBytes);
     for await (const [k, v] of db.iterator({ gte: 'r!', lt: 'r"' })) {
+      const c = decodeChunk(0n, v);
       s.bytes += v.length;
-      s.records++;
+      s.records += c.entries.length;
       s.nextSeq = BigInt(`0x${k.slice(2)}`) + 1n;
     }
     const nb = await db.get('m!nextBatch');
@@ -145,8 +166,14 @@ export class Spool {
       const now = Date.now();
       const ops: { type: 'put'; key: string; value: Uint8Array }[] = [];
       let added = 0;
+      const byInput = new Map<string, Uint8Array[]>();
       for (const r of records) {
-        const v = encodeRecord(r.input, now, r.entry);
+        const l = byInput.get(r.input);
+        if (l === undefined) byInput.set(r.input, [r.entry]);
+        else l.push(r.entry);
+      }
+      for (const [input, entries] of byInput) {
+        const v = encodeChunk(input, now, entries);
         ops.push({ type: 'put', key: seqKey('r!', this.nextSeq++), value: v });
         added += v.length;
       }
@@ -178,15 +205,21 @@ export class Spool {
     while (this.full && !this.closed) await new Promise<void>((resolve) => this.waiters.push(resolve));
   }
 
-  /** Up to `max` spooled records with seq > `after` (undefined: from the start), in order. */
-  async read(after: bigint | undefined, max: number, maxBytes = Infinity): Promise<SpooledRecord[]> {
-    const out: SpooledRecord[] = [];
+  /**
+   * Spooled chunks with seq > `after` (undefined: from the start), in order, while they hold at most `maxRecords`
+   * records and `maxBytes` bytes in all — but always at least one chunk if there is one.
+   */
+  async read(after: bigint | undefined, maxRecords: number, maxBytes = Infinity): Promise<SpooledChunk[]> {
+    const out: SpooledChunk[] = [];
     let bytes = 0;
+    let records = 0;
     const range = after === undefined ? { gte: 'r!' } : { gt: seqKey('r!', after) };
-    for await (const [k, v] of this.db.iterator({ ...range, lt: 'r"', limit: max })) {
-      if (out.length > 0 && bytes + v.length > maxBytes) break;
+    for await (const [k, v] of this.db.iterator({ ...range, lt: 'r"', limit: maxRecords })) {
+      const c = decodeChunk(BigInt(`0x${k.slice(2)}`), v);
+      if (out.length > 0 && (bytes + v.length > maxBytes || records + c.entries.length > maxRecords)) break;
       bytes += v.length;
-      out.push(decodeRecord(BigInt(`0x${k.slice(2)}`), v));
+      records += c.entries.length;
+      out.push(c);
     }
     return out;
   }
@@ -195,27 +228,29 @@ export class Spool {
    * Durability point 2: the log acknowledged `records` (durably sequenced, `entries` in the same order). Deletes
    * them and stores the batch, atomically. Returns the stored batch.
    */
-  async acknowledge(records: readonly SpooledRecord[], entries: readonly AckedEntry[]): Promise<AckedBatch> {
-    if (records.length !== entries.length) throw new Error('acknowledge: records and entries differ in length');
+  async acknowledge(chunks: readonly SpooledChunk[], entries: readonly AckedEntry[]): Promise<AckedBatch> {
+    let count = 0;
+    for (const c of chunks) count += c.entries.length;
+    if (count !== entries.length) throw new Error('acknowledge: records and entries differ in length');
     const inputs: Record<string, number> = {};
     let from = Infinity;
     let to = -Infinity;
     let freed = 0;
-    for (const r of records) {
-      inputs[r.input] = (inputs[r.input] ?? 0) + 1;
-      from = Math.min(from, r.spooledAt);
-      to = Math.max(to, r.spooledAt);
-      freed += 1 + enc.encode(r.input).length + 8 + r.entry.length;
+    for (const c of chunks) {
+      inputs[c.input] = (inputs[c.input] ?? 0) + c.entries.length;
+      from = Math.min(from, c.spooledAt);
+      to = Math.max(to, c.spooledAt);
+      freed += c.size;
     }
     const batch: AckedBatch = { id: (this.nextBatch++).toString(16).padStart(16, '0'), entries, inputs, from: new Date(from).toISOString(), to: new Date(to).toISOString() };
-    const ops: ({ type: 'del'; key: string } | { type: 'put'; key: string; value: Uint8Array })[] = records.map((r) => ({ type: 'del' as const, key: seqKey('r!', r.seq) }));
+    const ops: ({ type: 'del'; key: string } | { type: 'put'; key: string; value: Uint8Array })[] = chunks.map((c) => ({ type: 'del' as const, key: seqKey('r!', c.seq) }));
     ops.push({ type: 'put', key: `b!${batch.id}`, value: enc.encode(JSON.stringify(batch)) });
     ops.push({ type: 'put', key: 'm!nextBatch', value: enc.encode(this.nextBatch.toString()) });
     await this.db.batch(ops, { sync: true });
     // Durable: these records leave the spool; the batch awaits attestation and receipt.
     const wasFull = this.full;
     this.bytes -= freed;
-    this.records -= records.length;
+    this.records -= count;
     if (wasFull && !this.full) this.onFull(false);
     for (const w of this.waiters.splice(0)) w();
     return batch;

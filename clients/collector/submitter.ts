@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import { backoffMs, SubmitError, type Transport } from './transport.js';
-import type { AckedBatch, Spool, SpooledRecord } from './spool.js';
+import type { AckedBatch, Spool, SpooledChunk } from './spool.js';
 
 export interface SubmitterOptions {
   /** Most records per batch. */
@@ -37,6 +37,12 @@ const sleep = (ms: number, signal: AbortSignal) =>
     }
     signal.addEventListener('abort', done, { once: true });
   });
+
+function count(chunks: readonly SpooledChunk[]): number {
+  let n = 0;
+  for (const c of chunks) n += c.entries.length;
+  return n;
+}
 
 export class Submitter {
   private cursor: bigint | undefined;
@@ -93,13 +99,13 @@ export class Submitter {
         await this.waitForPoke(1000);
         continue;
       }
-      if (batch.length < this.opts.maxRecords && this.opts.delayMs > 0) {
+      if (count(batch) < this.opts.maxRecords / 2 && this.opts.delayMs > 0) {
         // Batch by time: give a partial batch a moment to fill.
         await sleep(this.opts.delayMs, this.abort.signal);
         if (this.abort.signal.aborted) break;
         batch = await this.spool.read(this.cursor, this.opts.maxRecords, this.opts.maxBytes);
       }
-      const last = batch[batch.length - 1] as SpooledRecord;
+      const last = batch[batch.length - 1] as SpooledChunk;
       this.cursor = last.seq;
       this.inFlight++;
       const p = this.send(batch).finally(() => {
@@ -111,11 +117,11 @@ export class Submitter {
     }
   }
 
-  private async send(records: SpooledRecord[]): Promise<void> {
-    const entries = records.map((r) => r.entry);
+  private async send(records: SpooledChunk[]): Promise<void> {
+    const entries = records.flatMap((c) => c.entries);
     for (let attempt = 0; !this.abort.signal.aborted; attempt++) {
       try {
-        this.events.submitted(records.length);
+        this.events.submitted(entries.length);
         const acks = await this.transport.append(entries);
         const batch = await this.spool.acknowledge(records, acks);
         this.events.acknowledged(batch);
@@ -124,7 +130,7 @@ export class Submitter {
         const e = err instanceof SubmitError ? err : new SubmitError((err as Error).message, true);
         const delay = backoffMs(attempt, e.retryAfterMs);
         this.events.failed(e, attempt, delay);
-        if (!e.retryable) this.logger.error({ err: e.message, status: e.status, records: records.length }, 'the log rejected a batch; retrying (records stay in the spool)');
+        if (!e.retryable) this.logger.error({ err: e.message, status: e.status, records: entries.length }, 'the log rejected a batch; retrying (records stay in the spool)');
         await sleep(delay, this.abort.signal);
       }
     }

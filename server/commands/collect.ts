@@ -109,6 +109,7 @@ export function collectCommand(): Command {
       const collector = new Collector(config, logger, makeInput);
       await collector.start();
       logger.info({ name: config.name, origin: config.log.origin, transport: config.log.transport, ...collector.addresses }, 'listening');
+      collector.run();
       let stopping = false;
       const stop = async (why: string, code: number) => {
         if (stopping) return;
