@@ -174,7 +174,13 @@ export class Collector {
     w?.();
   }
 
+  private readonly alarmsSeen = new Set<string>();
+
   private alarm(err: ReceiptAlarm): void {
+    // The same evidence is reported once (a bad checkpoint is seen again at every round until it changes).
+    const key = `${err.kind}\n${JSON.stringify(err.evidence)}`;
+    if (this.alarmsSeen.has(key)) return;
+    this.alarmsSeen.add(key);
     this.alarms++;
     this.metrics.receiptFailures.inc({ kind: err.kind });
     this.logger.error({ alarm: err.kind, evidence: err.evidence }, `RECEIPT ALARM: ${err.message}`);
@@ -275,13 +281,16 @@ export class Collector {
     await Promise.all(Array.from({ length: Math.min(this.config.attestConcurrency, batches.length) }, work));
   }
 
-  /** For --once: resolves when every input is drained, the spool is empty and every batch is finished or alarmed. */
+  /**
+   * For --once: resolves when every input is drained, the spool is empty and every batch is finished or alarmed
+   * (after an alarm, batches still waiting for a receipt are not waited for: the run ends with the alarm).
+   */
   async drain(progress?: (p: { read: number; spooled: number; pendingBatches: number }) => void): Promise<void> {
     await Promise.all(this.inputs.map((i) => i.drained()));
     for (;;) {
       const pending = (await this.spool.batches()).filter((b) => !this.failedBatches.has(b.id)).length;
       progress?.({ read: this.readCount(), spooled: this.spool.size.records, pendingBatches: pending });
-      if (!this.submitter.busy && pending === 0) return;
+      if (!this.submitter.busy && (pending === 0 || this.alarms > 0)) return;
       this.wakeWorker();
       await new Promise((r) => setTimeout(r, 100));
     }
