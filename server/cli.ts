@@ -12,6 +12,9 @@ import { newSigner } from './core/keys.js';
 import { trustedRoot } from './trusted-root.js';
 import { DEFAULT_ORIGIN, serve } from './serve.js';
 import type { AuthConfig } from './auth.js';
+import { checkpointCommand } from './commands/checkpoint.js';
+import { proofCommand } from './commands/proof.js';
+import { verifyCommand } from './commands/verify.js';
 
 function wrap<T>(parse: (s: string) => T): (s: string) => T {
   return (s) => {
@@ -136,6 +139,10 @@ program
     verifyBundle({ bundle, trustedRoot, publicKey: createPublicKey(readFileSync(o.publicKey)), ...(o.artifact !== undefined ? { artifact: readFileSync(o.artifact) } : {}) });
     process.stdout.write(`${JSON.stringify({ verified: true, logIndex: bundle.verificationMaterial?.tlogEntries?.[0]?.logIndex })}\n`);
   });
+
+program.addCommand(checkpointCommand());
+program.addCommand(proofCommand());
+program.addCommand(verifyCommand());
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`tilelog: ${(err as Error).message}\n`);

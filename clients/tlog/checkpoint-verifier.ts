@@ -87,7 +87,7 @@ export function verifyCheckpoint(note: string, opts: VerifyCheckpointOptions): V
       continue;
     }
     if (!w.verifier.verify(message, sig.signature)) {
-      throw new TlogError('VERIFICATION_FAILED', `checkpoint: invalid cosignature by witness ${w.name} (${w.vkey.slice(0, w.vkey.lastIndexOf('+'))})`);
+      throw new TlogError('VERIFICATION_FAILED', `checkpoint: invalid cosignature by witness ${w.name} (${w.vkey.split('+').slice(0, 2).join('+')})`);
     }
     if (seen.has(w.name)) continue;
     seen.add(w.name);
