@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { FetchError, TlogError, parseTlogPolicy, simplePolicy, type VerifiedCheckpoint, type WitnessPolicy } from '../../clients/tlog/index.js';
+import { newVerifier } from '../core/keys.js';
 import { encodeBase64 } from '../core/strict.js';
 
 /** Exit code: everything verified. */
@@ -68,6 +69,7 @@ export function witnessPolicy(o: WitnessOptions): { logVkeys: string[]; policy: 
     }
     const logVkeys = o.vkey ?? policy?.logs.map((l) => l.vkey) ?? [];
     if (logVkeys.length === 0) throw new UsageError('--vkey is required (or a --policy with log lines)');
+    for (const v of logVkeys) newVerifier(v); // MALFORMED → usage error here, not a verification failure later
     return { logVkeys, policy };
   });
 }
