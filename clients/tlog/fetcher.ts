@@ -144,12 +144,18 @@ export class TileFetcher {
   readonly readTiles: TileReader = async (tiles) => {
     const out: Uint8Array[] = new Array<Uint8Array>(tiles.length);
     let next = 0;
+    let failed = false;
     const worker = async (): Promise<void> => {
-      while (next < tiles.length) {
+      while (next < tiles.length && !failed) {
         const i = next++;
         const t = tiles[i] as TileRef;
-        if (t.kind !== 'hash') throw new TlogError('MALFORMED', 'readTiles reads hash tiles only');
-        out[i] = await this.tile(t.level, t.index, t.width);
+        try {
+          if (t.kind !== 'hash') throw new TlogError('MALFORMED', 'readTiles reads hash tiles only');
+          out[i] = await this.tile(t.level, t.index, t.width);
+        } catch (err) {
+          failed = true; // the other workers stop after their current request
+          throw err;
+        }
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.concurrency, tiles.length) }, worker));
