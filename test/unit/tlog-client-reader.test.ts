@@ -14,7 +14,8 @@ import fc from 'fast-check';
 import { AuthenticatedTileReader, ProofBuilder, TileAuthenticationError, rightEdgeTiles, parentTile, type SignedTree } from '../../clients/tlog/index.js';
 import { TlogError } from '../../server/core/errors.js';
 import { tilePath, tilesForSize, tileWidth, type TileRef } from '../../server/core/tile.js';
-import { tileForNode, type TileReader } from '../../server/core/tile-proof.js';
+import { hashFromTile, tileForNode, type TileReader } from '../../server/core/tile-proof.js';
+import { nodeHash } from '../../server/core/hash.js';
 import { rangeNodes } from '../../server/core/tree.js';
 import { TileStore, hex, makeEntry } from '../support/reference-tree.js';
 
@@ -81,6 +82,53 @@ function goUncheckedTiles(n: bigint, requested: readonly TileRef[]): TileRef[] {
   return tiles.slice(distinct, Math.max(distinct, stx.length));
 }
 
+/**
+ * A TileReader that authenticates like golang.org/x/mod v0.7.0's tileHashReader (the plan above, root check over
+ * the right-edge tiles, parent check from index len(stx) on). Used to show that the tampering below is caught here
+ * but would not have been caught there.
+ */
+function goLikeReader(tree: SignedTree, raw: TileReader): TileReader {
+  return async (requested) => {
+    const n = tree.treeSize;
+    const stx = rangeNodes(0n, n);
+    const tiles: TileRef[] = [];
+    const order = new Map<string, number>();
+    for (const x of stx) {
+      const t = tileForNode(x, n).tile;
+      if (!order.has(k(t))) {
+        order.set(k(t), tiles.length);
+        tiles.push(t);
+      }
+    }
+    for (const t of requested) {
+      const chain: TileRef[] = [];
+      let cur = t;
+      while (!order.has(k(cur))) {
+        chain.push(cur);
+        cur = parentTile(cur, n).tile;
+      }
+      for (let i = chain.length - 1; i >= 0; i--) {
+        order.set(k(chain[i] as TileRef), tiles.length);
+        tiles.push(chain[i] as TileRef);
+      }
+    }
+    const data = await raw(tiles);
+    let acc: Uint8Array | undefined;
+    for (let i = stx.length - 1; i >= 0; i--) {
+      const loc = tileForNode(stx[i]!, n);
+      const h = hashFromTile(data[order.get(k(loc.tile)) as number] as Uint8Array, loc.offset, loc.count);
+      acc = acc === undefined ? h : nodeHash(h, acc);
+    }
+    if (hex(acc as Uint8Array) !== hex(tree.rootHash)) throw new Error('downloaded inconsistent tile');
+    for (let i = stx.length; i < tiles.length; i++) {
+      const p = parentTile(tiles[i] as TileRef, n);
+      const want = hashFromTile(data[order.get(k(p.tile)) as number] as Uint8Array, p.offset, 1);
+      if (hex(hashFromTile(data[i] as Uint8Array, 0, 256)) !== hex(want)) throw new Error('downloaded inconsistent tile');
+    }
+    return requested.map((t) => data[order.get(k(t)) as number] as Uint8Array);
+  };
+}
+
 async function rejects(p: Promise<unknown>, label: string): Promise<void> {
   await assert.rejects(p, (e: unknown) => e instanceof TileAuthenticationError && e.code === 'VERIFICATION_FAILED', label);
 }
@@ -94,6 +142,22 @@ describe('AuthenticatedTileReader: every tile is authenticated', () => {
     const skipped = goUncheckedTiles(65791n, [{ kind: 'hash', level: 0, index: 0n, width: 256 }]).map(tilePath);
     assert.deepEqual(skipped, ['tile/1/000', 'tile/0/000']);
     assert.equal(goUncheckedTiles(257n, [{ kind: 'hash', level: 0, index: 0n, width: 256 }]).length, 0);
+  });
+
+  test('a Go-x/mod-0.7.0-like reader returns a tampered tile at these sizes; this reader rejects it', async () => {
+    for (const [n, path] of [[259n, 'tile/0/000'], [65791n, 'tile/0/000'], [65791n, 'tile/1/000'], [131845n, 'tile/1/000']] as const) {
+      const level = Number(path.split('/')[1]);
+      const t: TileRef = { kind: 'hash', level, index: 0n, width: 256 };
+      const raw = tampered(t, 100);
+      const request: TileRef[] = [{ kind: 'hash', level: 0, index: 0n, width: 256 }];
+      const [fromGo] = await goLikeReader(treeAt(n), raw)(request); // accepted: the bug
+      if (level === 0) assert.notEqual(hex(fromGo as Uint8Array), hex((store.get(t) as Uint8Array).subarray(0, 8192)), `${path} at ${n}`);
+      await goLikeReader(treeAt(257n), tampered({ kind: 'hash', level: 0, index: 0n, width: 256 }, 100))(request).then(
+        () => assert.fail('at size 257 the Go plan checks tile 0/000'),
+        () => undefined,
+      );
+      await rejects(new AuthenticatedTileReader(treeAt(n), raw).read(request), `${path} at ${n}`);
+    }
   });
 
   for (const n of SIZES) {
