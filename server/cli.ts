@@ -13,6 +13,9 @@ import { trustedRoot } from './trusted-root.js';
 import { DEFAULT_ORIGIN, serve } from './serve.js';
 import type { AuthConfig } from './auth.js';
 import { collectCommand } from './commands/collect.js';
+import { checkpointCommand } from './commands/checkpoint.js';
+import { proofCommand } from './commands/proof.js';
+import { verifyCommand } from './commands/verify.js';
 
 function wrap<T>(parse: (s: string) => T): (s: string) => T {
   return (s) => {
@@ -139,6 +142,9 @@ program
   });
 
 program.addCommand(collectCommand());
+program.addCommand(checkpointCommand());
+program.addCommand(proofCommand());
+program.addCommand(verifyCommand());
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`tilelog: ${(err as Error).message}\n`);
