@@ -12,6 +12,7 @@ import { newSigner } from './core/keys.js';
 import { trustedRoot } from './trusted-root.js';
 import { DEFAULT_ORIGIN, serve } from './serve.js';
 import type { AuthConfig } from './auth.js';
+import { witnessCommand } from './commands/witness.js';
 
 function wrap<T>(parse: (s: string) => T): (s: string) => T {
   return (s) => {
@@ -136,6 +137,8 @@ program
     verifyBundle({ bundle, trustedRoot, publicKey: createPublicKey(readFileSync(o.publicKey)), ...(o.artifact !== undefined ? { artifact: readFileSync(o.artifact) } : {}) });
     process.stdout.write(`${JSON.stringify({ verified: true, logIndex: bundle.verificationMaterial?.tlogEntries?.[0]?.logIndex })}\n`);
   });
+
+program.addCommand(witnessCommand());
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`tilelog: ${(err as Error).message}\n`);
