@@ -110,6 +110,8 @@ export async function serve(o: ServeOptions): Promise<void> {
   }
   logger.info({ http: formatAddress(addr.address, addr.port), ...(grpcServer !== undefined && o.grpc !== undefined ? { grpc: formatAddress(parseListenAddress(o.grpc).host, grpcServer.port) } : {}), auth: auth.enabled, origin, vkey: log.vkey, treeSize: log.tree.treeSize.toString(), keyCreated: created }, 'listening');
 
+  cosigning?.startLogging();
+
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {

@@ -57,6 +57,8 @@ export class Cosigning {
   private readonly withheld: Counter;
   private readonly failOpenCount: Counter;
   private readonly fetch: typeof fetch;
+  /** Warnings held back until {@link startLogging} (a server's first stdout line must be its `listening` line). */
+  private held: [Record<string, unknown>, string][] | undefined = [];
 
   constructor(private readonly o: CosigningOptions) {
     for (const w of o.policy.witnesses) if (w.url === undefined) throw new Error(`witness ${w.name} has no URL: the log cannot ask it to cosign`);
@@ -68,6 +70,18 @@ export class Cosigning {
     this.withheld = new Counter({ name: 'tilelog_witness_quorum_failures_total', help: 'Checkpoints not published because the witness policy was not met.', registers });
     this.failOpenCount = new Counter({ name: 'tilelog_witness_fail_open_total', help: 'Checkpoints published without meeting the witness policy (fail-open).', registers });
     this.loadSizes();
+  }
+
+  /** Emits the warnings held back so far and logs directly from now on. */
+  startLogging(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const [obj, msg] of held) this.o.logger.warn(obj, msg);
+  }
+
+  private warn(obj: Record<string, unknown>, msg: string): void {
+    if (this.held !== undefined) this.held.push([obj, msg]);
+    else this.o.logger.warn(obj, msg);
   }
 
   /** The log's view of each witness's latest cosigned size (by policy name). */
@@ -98,7 +112,7 @@ export class Cosigning {
         this.requests.inc({ witness: w.name, result: 'success' });
       } else {
         this.requests.inc({ witness: w.name, result: 'failure' });
-        this.o.logger.warn({ witness: w.name, treeSize: tree.treeSize.toString(), reason: r.reason }, 'witness did not cosign');
+        this.warn({ witness: w.name, treeSize: tree.treeSize.toString(), reason: r.reason }, 'witness did not cosign');
       }
     });
     if (quorumSatisfied(this.o.policy.quorum, cosigned)) {
@@ -108,11 +122,11 @@ export class Cosigning {
     const ctx = { treeSize: tree.treeSize.toString(), cosigned: [...cosigned], witnesses: witnesses.length };
     if (this.o.failOpen) {
       this.failOpenCount.inc();
-      this.o.logger.warn(ctx, 'witness policy not met: publishing anyway (fail-open)');
+      this.warn(ctx, 'witness policy not met: publishing anyway (fail-open)');
       return out;
     }
     this.withheld.inc();
-    this.o.logger.warn(ctx, 'witness policy not met: checkpoint withheld');
+    this.warn(ctx, 'witness policy not met: checkpoint withheld');
     return undefined;
   }
 
@@ -153,8 +167,9 @@ export class Cosigning {
       throw new WitnessFailure('409 twice');
     } catch (err) {
       if (err instanceof WitnessFailure) return { ok: false, reason: err.message };
-      const e = err as Error;
-      return { ok: false, reason: e.name === 'TimeoutError' || e.name === 'AbortError' ? `timed out after ${this.o.timeoutMs} ms` : e.message };
+      const e = err as Error & { cause?: { code?: string } };
+      if (e.name === 'TimeoutError' || e.name === 'AbortError') return { ok: false, reason: `timed out after ${this.o.timeoutMs} ms` };
+      return { ok: false, reason: e.cause?.code !== undefined ? `${e.message} (${e.cause.code})` : e.message };
     }
   }
 
