@@ -6,13 +6,15 @@
  *    monitoring endpoints serve the checkpoints they cosigned.
  * 2. Two witnesses killed: with the default policy the log stops publishing (the served size stops growing
  *    while writes continue and are integrated), and counts the withheld checkpoints.
- * 3. A second log with `--witness-fail-open` keeps publishing with one cosignature and counts it.
+ * 3. A second log, configured by a C2SP tlog-policy file (2 of 3) and `--witness-fail-open`, keeps publishing with
+ *    one cosignature and counts it.
  * 4. The two witnesses restarted (same data, same ports): the first log publishes again, cosigned.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, test } from 'node:test';
@@ -22,6 +24,9 @@ import { formatPrivateKey, newEd25519Signer, newVerifier } from '../../server/co
 import { verifyNote, parseNote } from '../../server/core/note.js';
 import { originHash } from '../../server/witness/witness.js';
 import { cleanupAll, newDataDir, REPO_ROOT, sleep, startServer, TILELOG_BIN, withTimeout, type ServerProcess } from '../support/server-process.js';
+
+/** A cosigned checkpoint from the test above, for the Go check. */
+let goCheck: { note: string; logVkey: string; witnessVkeys: string[] } | undefined;
 
 interface WitnessProc {
   child: ChildProcess;
@@ -172,8 +177,18 @@ test('a log with three witnesses and quorum 2: cosigned checkpoints, stops witho
   assert.ok((await metric(logA, 'tilelog_witness_quorum_failures_total')) >= 1);
   assert.ok((await metric(logA, 'tilelog_witness_requests_total{witness="w2",result="failure"}')) >= 1);
 
-  // 3. Fail-open: a second log with the same witnesses keeps publishing with the one cosignature it gets.
-  const logB = await startServer({ dataDir: dirB, key: B.path, checkpointInterval: '150ms', batchDelay: '5ms', extraArgs: [...witnessArgs, ...common, '--witness-fail-open'] });
+  // 3. Fail-open: a second log with the same witnesses, from a tlog-policy file, keeps publishing with the one
+  // cosignature it gets.
+  const policyFile = join(dirB, 'witness.policy');
+  writeFileSync(policyFile, [
+    '# C2SP tlog-policy',
+    `log ${B.vkey}`,
+    ...ws.map((w, i) => `witness w${i + 1} ${w.vkey} ${w.url}`),
+    'group two-of-three 2 w1 w2 w3',
+    'quorum two-of-three',
+    '',
+  ].join('\n'));
+  const logB = await startServer({ dataDir: dirB, key: B.path, checkpointInterval: '150ms', batchDelay: '5ms', extraArgs: ['--witness-policy', policyFile, '--witness-timeout', '1s', '--witness-fail-open'] });
   await write(logB, 10, 'b');
   const b = await waitFor('log B to publish 10 entries', 15_000, async () => {
     const i = await logInfo(logB);
@@ -192,6 +207,38 @@ test('a log with three witnesses and quorum 2: cosigned checkpoints, stops witho
     return i.treeSize >= stalled + 15 ? i : undefined;
   });
   assert.ok(cosigners(resumed.checkpoint, vkeys).length >= 2, resumed.checkpoint);
+  goCheck = { note: resumed.checkpoint, logVkey: A.vkey, witnessVkeys: vkeys };
   await logA.stop();
   await logB.stop();
+});
+
+// Optional: Go's golang.org/x/mod/sumdb/note (reference signed-note implementation) opens the published, cosigned
+// checkpoint with the log key, and with the witness keys through the cosignature/v1 verifier of the notecheck
+// harness (test/interop/go/notecheck). Skipped when Go or x/mod is missing.
+test('Go note.Open accepts a cosigned checkpoint (log key and cosignature/v1 keys)', { timeout: 120_000 }, (t) => {
+  const GOPATH = process.env['TILELOG_GO_XMOD_GOPATH'] ?? '/usr/share/gocode';
+  if (goCheck === undefined) return t.skip('no cosigned checkpoint (the test above failed)');
+  const v = spawnSync('go', ['version'], { encoding: 'utf8' });
+  if (v.error || v.status !== 0 || !existsSync(join(GOPATH, 'src/golang.org/x/mod/sumdb/note/note.go'))) return t.skip('Go or golang.org/x/mod missing');
+  const binDir = mkdtempSync(join(tmpdir(), 'tilelog-notecheck-'));
+  try {
+    const bin = join(binDir, 'notecheck');
+    const env: NodeJS.ProcessEnv = { ...process.env, GO111MODULE: 'off', GOPATH, GOFLAGS: '' };
+    if (!env['GOCACHE'] && !env['HOME']) env['GOCACHE'] = join(binDir, 'gocache');
+    const b = spawnSync('go', ['build', '-o', bin, './test/interop/go/notecheck'], { cwd: REPO_ROOT, env, encoding: 'utf8' });
+    assert.equal(b.status, 0, b.stderr);
+    const go = (args: string[]) => {
+      const r = spawnSync(bin, args, { input: goCheck!.note, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout) as { ok: boolean; error?: string; sigs?: { name: string }[]; unverified?: unknown[] };
+    };
+    const log = go(['open', goCheck.logVkey]);
+    assert.equal(log.ok, true, log.error);
+    assert.equal(log.sigs?.length, 1);
+    const cos = go(['cosigned', ...goCheck.witnessVkeys]);
+    assert.equal(cos.ok, true, cos.error);
+    assert.ok((cos.sigs?.length ?? 0) >= 2, JSON.stringify(cos));
+  } finally {
+    rmSync(binDir, { recursive: true, force: true });
+  }
 });
