@@ -51,6 +51,8 @@ function submissionUrl(prefix: string): string {
 
 export class Cosigning {
   private readonly sizes = new Map<string, bigint>();
+  /** Sizes changed since the last save. */
+  private dirty = false;
   private readonly requests: Counter<'witness' | 'result'>;
   private readonly witnessSize: Gauge<'witness'>;
   private readonly cosignedSize: Gauge;
@@ -174,6 +176,7 @@ export class Cosigning {
   }
 
   private setSize(w: PolicyWitness, size: bigint): void {
+    if (this.sizes.get(w.vkey) !== size) this.dirty = true;
     this.sizes.set(w.vkey, size);
     this.witnessSize.set({ witness: w.name }, Number(size));
   }
@@ -191,10 +194,13 @@ export class Cosigning {
       const s = v[w.vkey];
       if (typeof s === 'string' && /^(0|[1-9][0-9]{0,18})$/.test(s)) this.setSize(w, BigInt(s));
     }
+    this.dirty = false;
   }
 
   /** Writes the sizes atomically (temp file, fsync, rename, fsync of the directory). */
   private saveSizes(): void {
+    if (!this.dirty) return;
+    this.dirty = false;
     const obj: Record<string, string> = {};
     for (const [k, v] of this.sizes) obj[k] = v.toString();
     const data = `${JSON.stringify(obj, null, 1)}\n`;
