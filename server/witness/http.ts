@@ -6,7 +6,8 @@
  *   GET  <prefix>/<64 lowercase hex>/checkpoint → latest cosigned checkpoint (404 if unknown / never cosigned)
  *
  * Any other path: `next()` if given (so an auditor can mount it in front of its own routes), else 404.
- * Request bodies are read up to {@link MAX_BODY_BYTES} (larger → 400) and must be valid UTF-8 (else 400).
+ * Request bodies are read up to {@link MAX_BODY_BYTES} (larger → 400) and must be valid UTF-8 (else 400). In
+ * express, mount it before any body parser (it reads the raw body), e.g. `app.use('/witness', handler)`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { MAX_NOTE_SIZE } from '../core/note.js';

@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import express from 'express';
 import { newCosigner, newCosignatureVerifier, cosignatureTimestamp } from '../../server/core/cosignature.js';
 import { signCheckpoint, openCheckpoint } from '../../server/core/checkpoint.js';
 import { newEd25519Signer, newVerifier } from '../../server/core/keys.js';
@@ -257,4 +258,27 @@ describe('HTTP handler', () => {
     assert.equal(res.status, 404);
     await res.text();
   });
+});
+
+test('the handler mounts in express under a prefix and passes other paths on', async () => {
+  const w = await openWitness();
+  const app = express();
+  app.use('/witness', createWitnessHandler(w));
+  app.get('/other', (_req, res) => void res.send('other'));
+  const server = createServer(app);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    let res = await fetch(`${base}/witness/add-checkpoint`, { method: 'POST', body: body(0, 4) });
+    assert.equal(res.status, 200);
+    await res.text();
+    res = await fetch(`${base}/witness/${originHash(ORIGIN)}/checkpoint`);
+    assert.equal(openCheckpoint(await res.text(), [newVerifier(logSigner.vkey)]).checkpoint.treeSize, 4n);
+    res = await fetch(`${base}/other`);
+    assert.equal(await res.text(), 'other');
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    await w.close();
+  }
 });
