@@ -166,7 +166,7 @@ test('a log with three witnesses and quorum 2: cosigned checkpoints, stops witho
   // 2. Two witnesses down: the default policy withholds new checkpoints while writes go on.
   await kill(ws[1]!);
   await kill(ws[2]!);
-  await sleep(600); // let a round that was in flight finish
+  await sleep(1500); // let a round that was in flight finish (bounded by the 1 s witness timeout)
   const stalled = (await logInfo(logA)).treeSize;
   await write(logA, 15, 'a2');
   await waitFor('the writes to be integrated', 10_000, async () => ((await logInfo(logA)).integrated >= stalled + 15 ? true : undefined));
