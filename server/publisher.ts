@@ -4,6 +4,8 @@
  *
  * Every `intervalMs` (and on demand), if the integrated tree has grown past the published one, the publisher signs
  * a checkpoint for it, stores it durably, and only then serves it and wakes whoever waits for publication.
+ * With witnesses configured, the signed checkpoint first goes to the {@link CheckpointCosigner}: it is published
+ * with the cosignatures it gathered, or withheld (the previous checkpoint stays served) when the policy is not met.
  *
  * Why no two signed checkpoints can be inconsistent, crashes included: a checkpoint is only ever signed for a tree
  * that the sequencer has durably committed, and committed trees only grow by appending (storage contract), so
