@@ -23,6 +23,9 @@ import { newCosignatureVerifier } from '../../server/core/cosignature.js';
 import { formatPrivateKey, newEd25519Signer, newVerifier } from '../../server/core/keys.js';
 import { verifyNote, parseNote } from '../../server/core/note.js';
 import { originHash } from '../../server/witness/witness.js';
+import { signCheckpoint } from '../../server/core/checkpoint.js';
+import { formatAddCheckpointRequest } from '../../server/core/witness-protocol.js';
+import { ReferenceTree, refLeafHash } from '../support/reference-tree.js';
 import { cleanupAll, newDataDir, REPO_ROOT, sleep, startServer, TILELOG_BIN, withTimeout, type ServerProcess } from '../support/server-process.js';
 
 /** A cosigned checkpoint from the test above, for the Go check. */
@@ -210,6 +213,49 @@ test('a log with three witnesses and quorum 2: cosigned checkpoints, stops witho
   goCheck = { note: resumed.checkpoint, logVkey: A.vkey, witnessVkeys: vkeys };
   await logA.stop();
   await logB.stop();
+});
+
+test('witness process: every add-checkpoint status over HTTP, concurrent requests, state kept across a restart', { timeout: 60_000 }, async () => {
+  const origin = 'example.com/log-c';
+  const seed = randomBytes(32);
+  const signer = newEd25519Signer(origin, seed);
+  const stranger = newEd25519Signer('example.com/log-d', randomBytes(32));
+  const tree = new ReferenceTree();
+  for (let i = 0; i < 64; i++) tree.push(refLeafHash(Buffer.from(`c${i}`)));
+  const note = (n: number, s = signer, o = origin, root = tree.root(n)) => signCheckpoint({ origin: o, treeSize: BigInt(n), rootHash: root, extensions: [] }, [s]);
+  const proof = (m: number, n: number) => (m === 0 || m === n ? [] : tree.proof(m, n).map((e) => e.hash));
+  const body = (m: number, n: number, nt = note(n), p = proof(m, n)) => formatAddCheckpointRequest(BigInt(m), p, nt);
+  const dir = newDataDir();
+  let w = await startWitness('witness.example/c', dir, [`${origin}=${signer.vkey}`]);
+  const post = async (b: string | Uint8Array) => {
+    const res = await fetch(`${w.url}/add-checkpoint`, { method: 'POST', body: b });
+    return { status: res.status, type: res.headers.get('content-type'), text: await res.text() };
+  };
+  assert.equal((await post('old 0\n')).status, 400);
+  assert.equal((await post(body(9, 8, note(8), []))).status, 400);
+  assert.equal((await post(body(0, 1, note(1, stranger, 'example.com/log-d')))).status, 404);
+  assert.equal((await post(body(0, 1, note(1, newEd25519Signer(origin, randomBytes(32)))))).status, 403);
+  assert.equal((await post(body(0, 3, note(3), proof(1, 3)))).status, 422);
+  const ok = await post(body(0, 3));
+  assert.equal(ok.status, 200);
+  assert.deepEqual(cosigners(note(3) + ok.text, [w.vkey]), [0]);
+  const c = await post(body(0, 5));
+  assert.deepEqual([c.status, c.type, c.text], [409, 'text/x.tlog.size', '3\n']);
+  // Two concurrent requests from the same old size: one wins, the other sees the winner's size.
+  const [a, b] = await Promise.all([post(body(3, 10)), post(body(3, 11))]);
+  assert.deepEqual([a.status, b.status].sort(), [200, 409], `${a.text} ${b.text}`);
+  const winner = a.status === 200 ? 10 : 11;
+  assert.equal((a.status === 409 ? a : b).text, `${winner}\n`);
+  // SIGTERM, restart on the same data: the state (and the monitoring endpoint) survived.
+  w.child.kill('SIGTERM');
+  await withTimeout(w.closed, 10_000, 'witness exit');
+  w = await startWitness('witness.example/c', dir, [`${origin}=${signer.vkey}`]);
+  const again = await post(body(0, 20));
+  assert.deepEqual([again.status, again.text], [409, `${winner}\n`]);
+  const latest = await (await fetch(`${w.url}/${originHash(origin)}/checkpoint`)).text();
+  assert.equal(openCheckpoint(latest, [newVerifier(signer.vkey)], origin).checkpoint.treeSize, BigInt(winner));
+  assert.equal((await post(body(winner, 20))).status, 200);
+  await kill(w);
 });
 
 // Optional: Go's golang.org/x/mod/sumdb/note (reference signed-note implementation) opens the published, cosigned
