@@ -23,6 +23,8 @@ export interface WitnessCommandOptions {
   readonly http: string;
   readonly logs: readonly KnownLog[];
   readonly logLevel: string;
+  /** Print the cosigner vkey and exit (creating the key file if missing). */
+  readonly printVkey?: boolean;
 }
 
 /** Runs the witness until SIGTERM/SIGINT. */
@@ -36,6 +38,10 @@ export async function runWitness(o: WitnessCommandOptions): Promise<void> {
   const skey = readFileSync(keyPath, 'utf8').trim();
   const seed = parseKeyString(skey.slice('PRIVATE+KEY+'.length), 'witness key').keyBytes.subarray(1);
   const cosigner = newCosigner(signer.name, seed);
+  if (o.printVkey === true) {
+    process.stdout.write(`${cosigner.vkey}\n`);
+    return;
+  }
   // Merge repeated --log flags for one origin (several trusted keys, e.g. during a rotation).
   const merged = new Map<string, string[]>();
   for (const l of o.logs) merged.set(l.origin, [...(merged.get(l.origin) ?? []), ...l.vkeys]);
@@ -105,7 +111,8 @@ export function witnessCommand(): Command {
       }
     }, [] as KnownLog[])
     .option('--log-level <level>', 'log level (fatal, error, warn, info, debug)', 'info')
-    .action(async (o: { data: string; key?: string; name?: string; http: string; log: KnownLog[]; logLevel: string }) => {
-      await runWitness({ data: o.data, key: o.key, name: o.name, http: o.http, logs: o.log, logLevel: o.logLevel });
+    .option('--print-vkey', 'print the cosigner vkey (signature type 0x04) to give to logs, and exit')
+    .action(async (o: { data: string; key?: string; name?: string; http: string; log: KnownLog[]; logLevel: string; printVkey?: boolean }) => {
+      await runWitness({ data: o.data, key: o.key, name: o.name, http: o.http, logs: o.log, logLevel: o.logLevel, printVkey: o.printVkey === true });
     });
 }
