@@ -17,7 +17,8 @@ import type { CollectorConfig, InputConfig } from './config.js';
 import { lineEntry, type RecordFormat } from './entry.js';
 import type { Input, InputPosition, InputRecord } from './inputs/input.js';
 import { CollectorMetrics } from './metrics.js';
-import { checkBatchIncluded, checkConsistent, covers, httpTileReader, ReceiptAlarm, verifyLogCheckpoint, type VerifiedCheckpoint } from './receipts.js';
+import { TileFetcher } from '../tlog/fetcher.js';
+import { checkBatchIncluded, checkConsistent, covers, ReceiptAlarm, verifyLogCheckpoint, type VerifiedCheckpoint } from './receipts.js';
 import { Spool, type AckedBatch } from './spool.js';
 import { Submitter } from './submitter.js';
 import { GrpcTransport, HttpTransport, TokenFile, type Transport } from './transport.js';
@@ -60,7 +61,7 @@ export class Collector {
     private readonly makeInput: InputFactory,
   ) {
     this.token = new TokenFile(config.log.tokenFile);
-    this.readTiles = httpTileReader(config.log.url);
+    this.readTiles = new TileFetcher(config.log.url).readTiles;
   }
 
   /**

@@ -11,14 +11,11 @@
  *
  * A failure is an alarm ({@link ReceiptAlarm}); it is never ignored.
  */
-import { LRUCache } from 'lru-cache';
 import { openCheckpoint } from '../../server/core/checkpoint.js';
 import type { Hash } from '../../server/core/hash.js';
 import { newVerifier } from '../../server/core/keys.js';
 import { verifyConsistency, verifyInclusion } from '../../server/core/proof.js';
 import { bytesEqual } from '../../server/core/strict.js';
-import { HASH_SIZE } from '../../server/core/hash.js';
-import { TILE_WIDTH, tilePath, type TileRef } from '../../server/core/tile.js';
 import { consistencyProof, inclusionProofs, type TileReader } from '../../server/core/tile-proof.js';
 import type { AckedBatch } from './spool.js';
 
@@ -52,23 +49,6 @@ export function verifyLogCheckpoint(note: string, vkey: string, origin: string):
   } catch (err) {
     throw new ReceiptAlarm('bad-signature', `checkpoint does not verify with the log's key: ${(err as Error).message}`, { checkpoint: note });
   }
-}
-
-/** A TileReader over HTTP (`GET <url>/tile/…`), caching full tiles (immutable) in a bounded LRU. */
-export function httpTileReader(baseUrl: string, timeoutMs = 15_000): TileReader {
-  const cache = new LRUCache<string, Uint8Array>({ max: 4096 });
-  const one = async (t: TileRef): Promise<Uint8Array> => {
-    const path = tilePath(t);
-    const hit = cache.get(path);
-    if (hit !== undefined) return hit;
-    const res = await fetch(new URL(`/${path}`, baseUrl), { signal: AbortSignal.timeout(timeoutMs) });
-    const body = new Uint8Array(await res.arrayBuffer());
-    if (res.status !== 200) throw new Error(`GET /${path}: status ${res.status}`);
-    if (body.length !== t.width * HASH_SIZE) throw new Error(`GET /${path}: ${body.length} bytes, want ${t.width * HASH_SIZE}`);
-    if (t.width === TILE_WIDTH) cache.set(path, body);
-    return body;
-  };
-  return (tiles) => Promise.all(tiles.map(one));
 }
 
 /**
