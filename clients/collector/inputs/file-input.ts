@@ -196,7 +196,7 @@ export class FileInput implements Input {
       try {
         for (const t of [...this.tails.values()]) {
           if (this.stopping) break;
-          if ((await this.readSome(t)) > 0) progressed = true;
+          if (await this.readSome(t)) progressed = true;
           if (this.batchFull() && !(await this.flush())) break;
         }
         if (this.stopping) break;
@@ -219,28 +219,33 @@ export class FileInput implements Input {
     return this.batch.length >= this.opts.batchMaxRecords || this.batchBytes >= this.opts.batchMaxBytes;
   }
 
-  /** Reads from `t` until the batch is full, EOF, or its fair share of bytes this turn. Returns bytes read. */
-  private async readSome(t: Tail): Promise<number> {
+  /**
+   * Reads from `t` until the batch is full, EOF, or its fair share of bytes this turn. Returns whether it made
+   * progress (read bytes or took lines).
+   */
+  private async readSome(t: Tail): Promise<boolean> {
     let total = 0;
+    let took = false;
     const chunkBytes = this.opts.chunkBytes;
     for (;;) {
       for (let line = t.lines.next(); line !== undefined; line = t.lines.next()) {
+        took = true;
         this.take(t, line);
-        if (this.batchFull()) return total;
+        if (this.batchFull()) return true;
       }
-      if (total >= 4 * chunkBytes) return total;
+      if (total >= 4 * chunkBytes) return true;
       let buf = Buffer.allocUnsafe(chunkBytes);
       let n: number;
       try {
         n = (await t.fh.read(buf, 0, chunkBytes, t.lines.end)).bytesRead;
       } catch (err) {
         this.log.error({ input: this.name, file: t.file, err }, 'read failed');
-        return total;
+        return took || total > 0;
       }
       if (n === 0) {
         t.eof = true;
         t.sawEof = true;
-        return total;
+        return took || total > 0;
       }
       t.eof = false;
       // Do not pin a large buffer for a small read (many idle files would each hold a whole chunk).
