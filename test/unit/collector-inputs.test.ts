@@ -442,6 +442,37 @@ describe('FileInput', () => {
     assertExact(all, (id) => (id === idOf(a) ? a : b));
   });
 
+  test('resume after a rename rotation while stopped: the rotated file is found by fileId and finished, the new one read', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'app.log');
+    const rotated = join(dir, 'app.log.1');
+    writeFileSync(path, Array.from({ length: 300 }, (_, i) => `${numbered(i)}\n`).join(''));
+    const oldId = idOf(path);
+    const c1 = new Collector();
+    const in1 = fileInput([join(dir, '*.log')], { batchMaxRecords: 20, chunkBytes: 512 });
+    let stopping: Promise<void> | undefined;
+    c1.onCall = () => {
+      if (c1.records.length >= 100 && stopping === undefined) stopping = in1.stop();
+    };
+    in1.start(c1.sink, []);
+    await until(() => stopping !== undefined, 'stop requested');
+    await stopping;
+    assert.ok(c1.records.length < 300);
+    appendFileSync(path, Array.from({ length: 10 }, (_, i) => `${numbered(300 + i)}\n`).join(''));
+    renameSync(path, rotated);
+    writeFileSync(path, Array.from({ length: 50 }, (_, i) => `${numbered(310 + i)}\n`).join(''));
+    const c2 = new Collector();
+    const in2 = fileInput([join(dir, '*.log')]);
+    in2.start(c2.sink, c1.latest());
+    await in2.drained();
+    await input2Settled(c2, 360 - c1.records.length);
+    await in2.stop();
+    const all = [...c1.records, ...c2.records];
+    assert.deepEqual(all.map((r) => r.text).sort(), Array.from({ length: 360 }, (_, i) => numbered(i)).sort());
+    assert.ok(all.filter((r) => r.origin.fileId === oldId).every((r) => r.origin.file === path), 'origin file as first opened');
+    assertExact(all, (id) => (id === oldId ? rotated : path));
+  });
+
   async function input2Settled(c: Collector, n: number): Promise<void> {
     await until(() => c.records.length >= n, `${n} records`);
     await sleep(50);
@@ -454,7 +485,10 @@ describe('FileInput', () => {
     const c = new Collector();
     let release!: () => void;
     c.gate = new Promise<void>((r) => (release = r));
-    const input = fileInput([path], { batchMaxRecords: 10 });
+    const warnings: string[] = [];
+    const infos: string[] = [];
+    const logger = { error() {}, warn: (_o: object, m: string) => warnings.push(m), info: (_o: object, m: string) => infos.push(m) };
+    const input = fileInput([path], { batchMaxRecords: 10, slowSinkWarnMs: 50, logger });
     input.start(c.sink, []);
     await until(() => c.calls === 1, 'first sink call');
     const behind0 = input.behind()[0]!.bytes;
@@ -464,11 +498,13 @@ describe('FileInput', () => {
     assert.equal(c.calls, 1, 'no further sink call while one is pending');
     const behind1 = input.behind()[0]!.bytes;
     assert.ok(behind1 > behind0, `bytes behind grow (${behind0} → ${behind1})`);
+    assert.ok(warnings.some((w) => w.startsWith('back-pressure')), 'back-pressure is logged');
     release();
     c.gate = undefined;
     await until(() => c.records.length === 200, '200 records');
     await until(() => input.behind()[0]!.bytes === 0, 'caught up');
     await input.stop();
+    assert.ok(infos.some((m) => m.startsWith('back-pressure over')));
     assert.equal(c.maxPending, 1);
     assert.deepEqual(c.records.map((r) => r.text), Array.from({ length: 200 }, (_, i) => numbered(i)));
   });

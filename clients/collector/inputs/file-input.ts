@@ -26,8 +26,8 @@
  * its grace has passed, then it is delivered flagged `truncated`). '\r' is not stripped.
  */
 import { type FSWatcher, type Stats, fstatSync, watch } from 'node:fs';
-import { type FileHandle, open, stat } from 'node:fs/promises';
-import { resolve as resolvePath } from 'node:path';
+import { type FileHandle, open, readdir, realpath, stat } from 'node:fs/promises';
+import { dirname, join, resolve as resolvePath } from 'node:path';
 import { glob, isDynamicPattern } from 'tinyglobby';
 import { CriAssembler, type CriRecord } from './cri.js';
 import {
@@ -63,6 +63,8 @@ export interface FileInputOptions {
   readonly chunkBytes?: number;
   /** A rotated-away or deleted file is closed after being at EOF for this long. [2000] */
   readonly rotateGraceMs?: number;
+  /** A sink call pending this long is logged as back-pressure (and its end too). [5000] */
+  readonly slowSinkWarnMs?: number;
   /** Use fs.watch as a hint to poll early. [true] */
   readonly watch?: boolean;
   readonly logger?: InputLogger;
@@ -139,6 +141,7 @@ export class FileInput implements Input {
       chunkBytes: options.chunkBytes ?? 256 << 10,
       rotateGraceMs: options.rotateGraceMs ?? 2000,
       watch: options.watch ?? true,
+      slowSinkWarnMs: options.slowSinkWarnMs ?? 5000,
     };
     if (this.opts.batchMaxRecords < 1) throw new RangeError('batchMaxRecords must be at least 1');
     this.drainedPromise = new Promise<void>((res, rej) => {
@@ -307,6 +310,15 @@ export class FileInput implements Input {
     const sink = this.sink;
     if (sink === undefined) return false;
     for (let attempt = 0; ; attempt++) {
+      let warned = false;
+      const slow = setTimeout(() => {
+        warned = true;
+        this.log.warn(
+          { input: this.name, records: records.length, waitedMs: this.opts.slowSinkWarnMs },
+          'back-pressure: the spool has not accepted a batch yet; reading is paused',
+        );
+      }, this.opts.slowSinkWarnMs);
+      slow.unref();
       try {
         await sink(records, positions);
         break;
@@ -317,6 +329,9 @@ export class FileInput implements Input {
         }
         this.log.error({ input: this.name, err, records: records.length, attempt }, 'sink failed; retrying the same batch');
         await this.sleep(Math.min(5000, this.opts.pollIntervalMs * 2 ** Math.min(attempt, 10)));
+      } finally {
+        clearTimeout(slow);
+        if (warned) this.log.info({ input: this.name }, 'back-pressure over: reading resumed');
       }
     }
     for (const [t, offset] of sent) {
@@ -418,11 +433,87 @@ export class FileInput implements Input {
         seen.add(t.fileId);
         continue;
       }
+      // Stat before opening: most unknown paths are files read before (rotated copies still matching the glob).
+      let st: Stats;
+      try {
+        st = await stat(p);
+      } catch {
+        continue;
+      }
+      if (!st.isFile()) continue;
+      const known = fileIdOf(st);
+      const tail = this.tails.get(known);
+      if (tail !== undefined) {
+        seen.add(known);
+        if (tail.path === undefined) this.attach(tail, p);
+        continue;
+      }
+      if (this.finished.get(known) === st.size) {
+        seen.add(known);
+        continue;
+      }
       const id = await this.openPath(p, initial);
       if (id !== undefined) seen.add(id);
     }
-    if (initial) this.initialIds = new Set(this.tails.keys());
+    if (initial) {
+      await this.findMoved();
+      this.initialIds = new Set(this.tails.keys());
+    }
     else for (const id of [...this.finished.keys()]) if (!seen.has(id)) this.finished.delete(id);
+  }
+
+  /**
+   * Saved positions whose file no longer matches a glob (rotated by rename while we were down) are looked for, by
+   * fileId, in the directory of their saved path and in that of its symlink target (kubelet rotates the target of
+   * /var/log/containers/*.log in /var/log/pods/…). Found ones are read from their saved offset to their end.
+   */
+  private async findMoved(): Promise<void> {
+    if (this.resume.size === 0) return;
+    const dirs = new Map<string, string[]>();
+    for (const p of this.resume.values()) {
+      const candidates = [dirname(resolvePath(p.file))];
+      try {
+        candidates.push(dirname(await realpath(p.file)));
+      } catch {
+        // the path is gone
+      }
+      for (const d of candidates) if (!dirs.has(d)) dirs.set(d, []);
+      for (const d of candidates) dirs.get(d)!.push(p.fileId);
+    }
+    for (const [dir, ids] of dirs) {
+      let names: string[];
+      try {
+        names = await readdir(dir);
+      } catch {
+        continue;
+      }
+      if (names.length > 10_000) names = names.slice(0, 10_000);
+      for (const name of names) {
+        if (!ids.some((id) => this.resume.has(id))) break;
+        const path = join(dir, name);
+        let st: Stats;
+        try {
+          st = await stat(path);
+        } catch {
+          continue;
+        }
+        const id = fileIdOf(st);
+        if (!st.isFile() || !this.resume.has(id) || this.tails.has(id)) continue;
+        const opened = await this.openPath(path, false);
+        const t = opened === undefined ? undefined : this.tails.get(opened);
+        if (t === undefined) continue;
+        this.log.info({ input: this.name, file: t.file, path, fileId: id }, 'found a file rotated while stopped: reading it to its end');
+        if (this.byPath.get(path) === t) this.byPath.delete(path);
+        t.path = undefined;
+        t.detachedAt = Date.now();
+      }
+    }
+  }
+
+  private attach(t: Tail, path: string): void {
+    t.path = path;
+    t.detachedAt = undefined;
+    this.byPath.set(path, t);
   }
 
   private async expand(): Promise<string[]> {
@@ -465,11 +556,7 @@ export class FileInput implements Input {
     const existing = this.tails.get(fileId);
     if (existing !== undefined) {
       await fh.close().catch(() => {});
-      if (existing.path === undefined) {
-        existing.path = path;
-        existing.detachedAt = undefined;
-        this.byPath.set(path, existing);
-      }
+      if (existing.path === undefined) this.attach(existing, path);
       return fileId;
     }
     const saved = this.resume.get(fileId);
