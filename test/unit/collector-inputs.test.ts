@@ -407,8 +407,19 @@ describe('FileInput', () => {
     appendFileSync(path, 'four\n');
     await until(() => c.records.length === 4, '4 records');
     await input.stop();
-    assert.deepEqual(c.records.map((r) => [r.text, r.origin.offset]), [['one', 0], ['two', 4], ['three', 8], ['four', 0]]);
-    assert.equal(c.latest()[0]!.offset, 5);
+    assert.deepEqual(
+      c.records.map((r) => [r.text, r.origin.offset, r.origin.generation]),
+      [['one', 0, undefined], ['two', 4, undefined], ['three', 8, undefined], ['four', 0, 1]],
+    );
+    assert.deepEqual([c.latest()[0]!.offset, c.latest()[0]!.generation], [5, 1]);
+    // The generation survives a restart (it is part of the saved position), so origins stay unique and stable.
+    appendFileSync(path, 'five\n');
+    const c2 = new Collector();
+    const in2 = fileInput([path]);
+    in2.start(c2.sink, c.latest());
+    await until(() => c2.records.length === 1, 'five');
+    await in2.stop();
+    assert.deepEqual(c2.records.map((r) => [r.text, r.origin.offset, r.origin.generation]), [['five', 5, 1]]);
   });
 
   test('resume from the positions of a stopped input: no line twice, none missing', async () => {

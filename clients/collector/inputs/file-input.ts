@@ -95,6 +95,8 @@ interface Tail {
   positionDirty: boolean;
   detachedAt: number | undefined;
   watcher: FSWatcher | undefined;
+  /** Truncations seen of this file identity (carried in origins and positions). */
+  generation: number;
 }
 
 /** Tails files; see the module comment for the rules. */
@@ -106,7 +108,7 @@ export class FileInput implements Input {
 
   private readonly tails = new Map<string, Tail>(); // by fileId, in opening order
   private readonly byPath = new Map<string, Tail>();
-  private readonly finished = new Map<string, number>(); // closed fileId → offset read to
+  private readonly finished = new Map<string, { offset: number; generation: number }>(); // closed fileId → where it ended
   private readonly resume = new Map<string, InputPosition>();
   private readonly warnedPaths = new Set<string>();
   private initialIds: Set<string> | undefined;
@@ -275,7 +277,7 @@ export class FileInput implements Input {
     const rec: { -readonly [K in keyof InputRecord]: InputRecord[K] } = {
       input: this.name,
       text: r.text,
-      origin: { file: t.file, fileId: t.fileId, offset: r.offset },
+      origin: t.generation === 0 ? { file: t.file, fileId: t.fileId, offset: r.offset } : { file: t.file, fileId: t.fileId, offset: r.offset, generation: t.generation },
     };
     if ('stream' in r && r.stream !== undefined) rec.stream = r.stream;
     if ('criTime' in r && r.criTime !== undefined) rec.criTime = r.criTime;
@@ -299,7 +301,8 @@ export class FileInput implements Input {
       if (!this.touched.has(t) && !t.positionDirty) continue;
       const offset = this.safeOffset(t);
       if (offset === t.delivered && !t.positionDirty) continue;
-      positions.push({ input: this.name, fileId: t.fileId, file: t.file, offset });
+      const p: InputPosition = { input: this.name, fileId: t.fileId, file: t.file, offset };
+      positions.push(t.generation === 0 ? p : { ...p, generation: t.generation });
       sent.push([t, offset]);
     }
     this.touched.clear();
@@ -365,6 +368,7 @@ export class FileInput implements Input {
         if (t.cri !== undefined) for (const r of t.cri.flushPending()) this.add(t, r);
         t.lines.reset(0);
         t.cri?.reset();
+        t.generation++;
         t.eof = false;
         t.positionDirty = true;
         this.touched.add(t);
@@ -409,7 +413,7 @@ export class FileInput implements Input {
     this.tails.delete(t.fileId);
     if (t.path !== undefined && this.byPath.get(t.path) === t) this.byPath.delete(t.path);
     t.watcher?.close();
-    if (remember) this.finished.set(t.fileId, t.lines.end);
+    if (remember) this.finished.set(t.fileId, { offset: t.lines.end, generation: t.generation });
     try {
       await t.fh.close();
     } catch {
@@ -448,7 +452,7 @@ export class FileInput implements Input {
         if (tail.path === undefined) this.attach(tail, p);
         continue;
       }
-      if (this.finished.get(known) === st.size) {
+      if (this.finished.get(known)?.offset === st.size) {
         seen.add(known);
         continue;
       }
@@ -564,23 +568,27 @@ export class FileInput implements Input {
     let offset: number;
     let file = path;
     let positionDirty = true;
+    let generation = 0;
     if (saved !== undefined) {
       this.resume.delete(fileId);
       file = saved.file;
+      generation = saved.generation ?? 0;
       if (saved.offset <= st.size) {
         offset = saved.offset;
         positionDirty = false;
       } else {
         this.log.warn({ input: this.name, path, fileId, saved: saved.offset, size: st.size }, 'file shorter than its saved position: reading from 0');
         offset = 0;
+        generation++;
       }
     } else if (done !== undefined) {
-      if (done === st.size) {
+      if (done.offset === st.size) {
         await fh.close().catch(() => {});
         return fileId; // read before, unchanged
       }
       this.finished.delete(fileId);
-      offset = done < st.size ? done : 0;
+      offset = done.offset < st.size ? done.offset : 0;
+      generation = done.offset < st.size ? done.generation : done.generation + 1;
     } else {
       offset = initial && !this.opts.readFromStart ? st.size : 0;
     }
@@ -598,6 +606,7 @@ export class FileInput implements Input {
       positionDirty,
       detachedAt: undefined,
       watcher: undefined,
+      generation,
     };
     if (this.opts.watch) {
       try {
