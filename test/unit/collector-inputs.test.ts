@@ -680,7 +680,7 @@ describe('FileInput', () => {
 });
 
 describe('StdinInput', () => {
-  test('records with stream offsets, back-pressured, drained at end of stream (unterminated last line flagged)', async () => {
+  test('records with stream offsets, one sink call at a time, drained at end of stream (unterminated last line included)', async () => {
     const stream = new PassThrough();
     const c = new Collector();
     const input = new StdinInput({ name: 'stdin', stream, batchMaxRecords: 2 });
@@ -698,11 +698,35 @@ describe('StdinInput', () => {
         ['first', 0, 'stdin', undefined],
         ['second', 6, 'stdin', undefined],
         ['€€', 13, 'stdin', undefined],
-        ['last', 21, 'stdin', true],
+        ['last', 21, 'stdin', undefined],
       ],
     );
     assert.equal(c.maxPending, 1);
     assert.equal(c.latest()[0]!.offset, 25);
+  });
+
+  test('CRI on standard input; a pipe writer is back-pressured by a pending sink call', async () => {
+    const stream = new PassThrough({ highWaterMark: 64 });
+    const c = new Collector();
+    let release!: () => void;
+    c.gate = new Promise<void>((r) => (release = r));
+    const input = new StdinInput({ name: 'stdin', stream, cri: true, batchMaxRecords: 1 });
+    input.start(c.sink, []);
+    const first = '2024-05-06T07:08:09.1Z stdout P ab\n2024-05-06T07:08:09.2Z stdout F cd\n';
+    stream.write(first);
+    await until(() => c.calls === 1, 'first call');
+    let accepted = true;
+    for (let i = 0; i < 50 && accepted; i++) accepted = stream.write(`2024-05-06T07:08:09.3Z stderr F line ${i}\n`);
+    assert.equal(accepted, false, 'the stream reports back-pressure while the sink is pending');
+    assert.equal(c.calls, 1);
+    release();
+    c.gate = undefined;
+    stream.end();
+    await input.drained();
+    await input.stop();
+    assert.deepEqual(c.records[0], { input: 'stdin', text: 'abcd', origin: { file: '-', fileId: 'stdin', offset: 0 }, stream: 'stdout', criTime: '2024-05-06T07:08:09.1Z' });
+    assert.ok(c.records.slice(1).every((r, i) => r.text === `line ${i}` && r.stream === 'stderr'));
+    assert.equal(c.maxPending, 1);
   });
 
   test('stop() ends reading', async () => {
