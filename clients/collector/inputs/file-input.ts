@@ -26,8 +26,8 @@
  * its grace has passed, then it is delivered flagged `truncated`). '\r' is not stripped.
  */
 import { type FSWatcher, type Stats, fstatSync, watch } from 'node:fs';
-import { type FileHandle, open, stat } from 'node:fs/promises';
-import { resolve as resolvePath } from 'node:path';
+import { type FileHandle, open, readdir, realpath, stat } from 'node:fs/promises';
+import { dirname, join, resolve as resolvePath } from 'node:path';
 import { glob, isDynamicPattern } from 'tinyglobby';
 import { CriAssembler, type CriRecord } from './cri.js';
 import {
@@ -63,6 +63,8 @@ export interface FileInputOptions {
   readonly chunkBytes?: number;
   /** A rotated-away or deleted file is closed after being at EOF for this long. [2000] */
   readonly rotateGraceMs?: number;
+  /** A sink call pending this long is logged as back-pressure (and its end too). [5000] */
+  readonly slowSinkWarnMs?: number;
   /** Use fs.watch as a hint to poll early. [true] */
   readonly watch?: boolean;
   readonly logger?: InputLogger;
@@ -93,6 +95,8 @@ interface Tail {
   positionDirty: boolean;
   detachedAt: number | undefined;
   watcher: FSWatcher | undefined;
+  /** Truncations seen of this file identity (carried in origins and positions). */
+  generation: number;
 }
 
 /** Tails files; see the module comment for the rules. */
@@ -104,7 +108,7 @@ export class FileInput implements Input {
 
   private readonly tails = new Map<string, Tail>(); // by fileId, in opening order
   private readonly byPath = new Map<string, Tail>();
-  private readonly finished = new Map<string, number>(); // closed fileId → offset read to
+  private readonly finished = new Map<string, { offset: number; generation: number }>(); // closed fileId → where it ended
   private readonly resume = new Map<string, InputPosition>();
   private readonly warnedPaths = new Set<string>();
   private initialIds: Set<string> | undefined;
@@ -139,6 +143,7 @@ export class FileInput implements Input {
       chunkBytes: options.chunkBytes ?? 256 << 10,
       rotateGraceMs: options.rotateGraceMs ?? 2000,
       watch: options.watch ?? true,
+      slowSinkWarnMs: options.slowSinkWarnMs ?? 5000,
     };
     if (this.opts.batchMaxRecords < 1) throw new RangeError('batchMaxRecords must be at least 1');
     this.drainedPromise = new Promise<void>((res, rej) => {
@@ -196,7 +201,7 @@ export class FileInput implements Input {
       try {
         for (const t of [...this.tails.values()]) {
           if (this.stopping) break;
-          if ((await this.readSome(t)) > 0) progressed = true;
+          if (await this.readSome(t)) progressed = true;
           if (this.batchFull() && !(await this.flush())) break;
         }
         if (this.stopping) break;
@@ -219,28 +224,33 @@ export class FileInput implements Input {
     return this.batch.length >= this.opts.batchMaxRecords || this.batchBytes >= this.opts.batchMaxBytes;
   }
 
-  /** Reads from `t` until the batch is full, EOF, or its fair share of bytes this turn. Returns bytes read. */
-  private async readSome(t: Tail): Promise<number> {
+  /**
+   * Reads from `t` until the batch is full, EOF, or its fair share of bytes this turn. Returns whether it made
+   * progress (read bytes or took lines).
+   */
+  private async readSome(t: Tail): Promise<boolean> {
     let total = 0;
+    let took = false;
     const chunkBytes = this.opts.chunkBytes;
     for (;;) {
       for (let line = t.lines.next(); line !== undefined; line = t.lines.next()) {
+        took = true;
         this.take(t, line);
-        if (this.batchFull()) return total;
+        if (this.batchFull()) return true;
       }
-      if (total >= 4 * chunkBytes) return total;
+      if (total >= 4 * chunkBytes) return true;
       let buf = Buffer.allocUnsafe(chunkBytes);
       let n: number;
       try {
         n = (await t.fh.read(buf, 0, chunkBytes, t.lines.end)).bytesRead;
       } catch (err) {
         this.log.error({ input: this.name, file: t.file, err }, 'read failed');
-        return total;
+        return took || total > 0;
       }
       if (n === 0) {
         t.eof = true;
         t.sawEof = true;
-        return total;
+        return took || total > 0;
       }
       t.eof = false;
       // Do not pin a large buffer for a small read (many idle files would each hold a whole chunk).
@@ -267,7 +277,7 @@ export class FileInput implements Input {
     const rec: { -readonly [K in keyof InputRecord]: InputRecord[K] } = {
       input: this.name,
       text: r.text,
-      origin: { file: t.file, fileId: t.fileId, offset: r.offset },
+      origin: t.generation === 0 ? { file: t.file, fileId: t.fileId, offset: r.offset } : { file: t.file, fileId: t.fileId, offset: r.offset, generation: t.generation },
     };
     if ('stream' in r && r.stream !== undefined) rec.stream = r.stream;
     if ('criTime' in r && r.criTime !== undefined) rec.criTime = r.criTime;
@@ -291,7 +301,8 @@ export class FileInput implements Input {
       if (!this.touched.has(t) && !t.positionDirty) continue;
       const offset = this.safeOffset(t);
       if (offset === t.delivered && !t.positionDirty) continue;
-      positions.push({ input: this.name, fileId: t.fileId, file: t.file, offset });
+      const p: InputPosition = { input: this.name, fileId: t.fileId, file: t.file, offset };
+      positions.push(t.generation === 0 ? p : { ...p, generation: t.generation });
       sent.push([t, offset]);
     }
     this.touched.clear();
@@ -302,6 +313,15 @@ export class FileInput implements Input {
     const sink = this.sink;
     if (sink === undefined) return false;
     for (let attempt = 0; ; attempt++) {
+      let warned = false;
+      const slow = setTimeout(() => {
+        warned = true;
+        this.log.warn(
+          { input: this.name, records: records.length, waitedMs: this.opts.slowSinkWarnMs },
+          'back-pressure: the spool has not accepted a batch yet; reading is paused',
+        );
+      }, this.opts.slowSinkWarnMs);
+      slow.unref();
       try {
         await sink(records, positions);
         break;
@@ -312,6 +332,9 @@ export class FileInput implements Input {
         }
         this.log.error({ input: this.name, err, records: records.length, attempt }, 'sink failed; retrying the same batch');
         await this.sleep(Math.min(5000, this.opts.pollIntervalMs * 2 ** Math.min(attempt, 10)));
+      } finally {
+        clearTimeout(slow);
+        if (warned) this.log.info({ input: this.name }, 'back-pressure over: reading resumed');
       }
     }
     for (const [t, offset] of sent) {
@@ -345,6 +368,7 @@ export class FileInput implements Input {
         if (t.cri !== undefined) for (const r of t.cri.flushPending()) this.add(t, r);
         t.lines.reset(0);
         t.cri?.reset();
+        t.generation++;
         t.eof = false;
         t.positionDirty = true;
         this.touched.add(t);
@@ -389,7 +413,7 @@ export class FileInput implements Input {
     this.tails.delete(t.fileId);
     if (t.path !== undefined && this.byPath.get(t.path) === t) this.byPath.delete(t.path);
     t.watcher?.close();
-    if (remember) this.finished.set(t.fileId, t.lines.end);
+    if (remember) this.finished.set(t.fileId, { offset: t.lines.end, generation: t.generation });
     try {
       await t.fh.close();
     } catch {
@@ -413,11 +437,87 @@ export class FileInput implements Input {
         seen.add(t.fileId);
         continue;
       }
+      // Stat before opening: most unknown paths are files read before (rotated copies still matching the glob).
+      let st: Stats;
+      try {
+        st = await stat(p);
+      } catch {
+        continue;
+      }
+      if (!st.isFile()) continue;
+      const known = fileIdOf(st);
+      const tail = this.tails.get(known);
+      if (tail !== undefined) {
+        seen.add(known);
+        if (tail.path === undefined) this.attach(tail, p);
+        continue;
+      }
+      if (this.finished.get(known)?.offset === st.size) {
+        seen.add(known);
+        continue;
+      }
       const id = await this.openPath(p, initial);
       if (id !== undefined) seen.add(id);
     }
-    if (initial) this.initialIds = new Set(this.tails.keys());
+    if (initial) {
+      await this.findMoved();
+      this.initialIds = new Set(this.tails.keys());
+    }
     else for (const id of [...this.finished.keys()]) if (!seen.has(id)) this.finished.delete(id);
+  }
+
+  /**
+   * Saved positions whose file no longer matches a glob (rotated by rename while we were down) are looked for, by
+   * fileId, in the directory of their saved path and in that of its symlink target (kubelet rotates the target of
+   * /var/log/containers/*.log in /var/log/pods/…). Found ones are read from their saved offset to their end.
+   */
+  private async findMoved(): Promise<void> {
+    if (this.resume.size === 0) return;
+    const dirs = new Map<string, string[]>();
+    for (const p of this.resume.values()) {
+      const candidates = [dirname(resolvePath(p.file))];
+      try {
+        candidates.push(dirname(await realpath(p.file)));
+      } catch {
+        // the path is gone
+      }
+      for (const d of candidates) if (!dirs.has(d)) dirs.set(d, []);
+      for (const d of candidates) dirs.get(d)!.push(p.fileId);
+    }
+    for (const [dir, ids] of dirs) {
+      let names: string[];
+      try {
+        names = await readdir(dir);
+      } catch {
+        continue;
+      }
+      if (names.length > 10_000) names = names.slice(0, 10_000);
+      for (const name of names) {
+        if (!ids.some((id) => this.resume.has(id))) break;
+        const path = join(dir, name);
+        let st: Stats;
+        try {
+          st = await stat(path);
+        } catch {
+          continue;
+        }
+        const id = fileIdOf(st);
+        if (!st.isFile() || !this.resume.has(id) || this.tails.has(id)) continue;
+        const opened = await this.openPath(path, false);
+        const t = opened === undefined ? undefined : this.tails.get(opened);
+        if (t === undefined) continue;
+        this.log.info({ input: this.name, file: t.file, path, fileId: id }, 'found a file rotated while stopped: reading it to its end');
+        if (this.byPath.get(path) === t) this.byPath.delete(path);
+        t.path = undefined;
+        t.detachedAt = Date.now();
+      }
+    }
+  }
+
+  private attach(t: Tail, path: string): void {
+    t.path = path;
+    t.detachedAt = undefined;
+    this.byPath.set(path, t);
   }
 
   private async expand(): Promise<string[]> {
@@ -460,11 +560,7 @@ export class FileInput implements Input {
     const existing = this.tails.get(fileId);
     if (existing !== undefined) {
       await fh.close().catch(() => {});
-      if (existing.path === undefined) {
-        existing.path = path;
-        existing.detachedAt = undefined;
-        this.byPath.set(path, existing);
-      }
+      if (existing.path === undefined) this.attach(existing, path);
       return fileId;
     }
     const saved = this.resume.get(fileId);
@@ -472,23 +568,27 @@ export class FileInput implements Input {
     let offset: number;
     let file = path;
     let positionDirty = true;
+    let generation = 0;
     if (saved !== undefined) {
       this.resume.delete(fileId);
       file = saved.file;
+      generation = saved.generation ?? 0;
       if (saved.offset <= st.size) {
         offset = saved.offset;
         positionDirty = false;
       } else {
         this.log.warn({ input: this.name, path, fileId, saved: saved.offset, size: st.size }, 'file shorter than its saved position: reading from 0');
         offset = 0;
+        generation++;
       }
     } else if (done !== undefined) {
-      if (done === st.size) {
+      if (done.offset === st.size) {
         await fh.close().catch(() => {});
         return fileId; // read before, unchanged
       }
       this.finished.delete(fileId);
-      offset = done < st.size ? done : 0;
+      offset = done.offset < st.size ? done.offset : 0;
+      generation = done.offset < st.size ? done.generation : done.generation + 1;
     } else {
       offset = initial && !this.opts.readFromStart ? st.size : 0;
     }
@@ -506,6 +606,7 @@ export class FileInput implements Input {
       positionDirty,
       detachedAt: undefined,
       watcher: undefined,
+      generation,
     };
     if (this.opts.watch) {
       try {

@@ -18,6 +18,9 @@ export interface RecordOrigin {
   readonly file?: string;       // path as opened
   readonly fileId?: string;     // `${dev}:${ino}` of the file (stable across renames)
   readonly offset?: number;     // byte offset of the record's first byte in that file (CRI: of its first P line)
+  /** How many times this file identity was truncated (copytruncate) before these bytes were written; absent = 0.
+   *  Offsets restart at 0 after a truncation, so (fileId, generation, offset) is what identifies the bytes. */
+  readonly generation?: number;
 }
 export interface InputRecord {
   readonly input: string;       // the input's configured name
@@ -31,7 +34,11 @@ export interface InputRecord {
   readonly malformed?: true;
 }
 /** A position to resume from: the offset just after the last record durably spooled, per file identity. */
-export interface InputPosition { readonly input: string; readonly fileId: string; readonly file: string; readonly offset: number }
+export interface InputPosition {
+  readonly input: string; readonly fileId: string; readonly file: string; readonly offset: number;
+  /** The file's truncation count (see RecordOrigin.generation); absent = 0. Store it with the position. */
+  readonly generation?: number;
+}
 /** Where records go. Resolves once they (and `positions`) are durably spooled. The input must not read further
  *  while a previous call is pending (that is the back-pressure: a full spool simply does not resolve). */
 export type RecordSink = (records: InputRecord[], positions: InputPosition[]) => Promise<void>;

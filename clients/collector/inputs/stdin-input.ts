@@ -7,7 +7,7 @@
  * and flagged `truncated`; blank lines are skipped; with `cri` the lines are joined like a CRI file's.
  * Back-pressure: the stream is not read while a sink call is pending (the pipe's writer then blocks).
  * drained() resolves at end of stream once everything is delivered; an unterminated last line is delivered
- * (flagged `truncated`) at end of stream, since nothing can complete it.
+ * at end of stream as a whole line, since nothing can complete it.
  */
 import type { Readable } from 'node:stream';
 import { CriAssembler, type CriRecord } from './cri.js';
@@ -120,7 +120,8 @@ export class StdinInput implements Input {
     }
     if (this.stopping) return;
     const partial = this.lines.takePartial();
-    if (partial !== undefined) this.take(partial);
+    // At end of stream nothing can complete the last line: it is whole, unless it ends an over-long line.
+    if (partial !== undefined) this.take(Buffer.byteLength(partial.text) > this.lines.maxLineBytes ? partial : { ...partial, truncated: false });
     if (this.cri !== undefined) for (const r of this.cri.flushPending()) this.add(r);
     if (!(await this.flush(sink))) return;
     this.drainedSettled = true;
