@@ -308,6 +308,7 @@ export class Collector {
   /** Stops inputs, listeners and workers; closes the spool. Records not acknowledged stay in the spool. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.spool.abortWaits();
     await Promise.all(this.inputs.map((i) => i.stop()));
     for (const s of this.servers) {
       s.closeAllConnections?.();

@@ -283,6 +283,12 @@ export class Spool {
     await this.db.put('m!checkpoint', enc.encode(note), { sync: true });
   }
 
+  /** Makes appends waiting for room fail now (shutdown: an input's pending sink call must end). */
+  abortWaits(): void {
+    this.closed = true;
+    for (const w of this.waiters.splice(0)) w();
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     for (const w of this.waiters.splice(0)) w();
