@@ -4,7 +4,7 @@
  * size with back-pressure, batch ids never reused).
  */
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -15,6 +15,7 @@ import { Spool } from '../../clients/collector/spool.js';
 import { backoffMs, parseRetryAfter } from '../../clients/collector/transport.js';
 import { batchStatement, LEAF_DIGEST, PREDICATE_TYPE } from '../../clients/collector/attest.js';
 import { mergeDocs } from '../../server/commands/collect.js';
+import { REPO_ROOT } from '../support/server-process.js';
 
 const dirs: string[] = [];
 const tmp = () => {
@@ -111,6 +112,14 @@ describe('collector configuration', () => {
     assert.deepEqual(expandEnv(doc, { NODE_NAME: 'n1' }), { name: 'n1', node: 'dflt' });
     assert.throws(() => expandEnv(doc, {}), /name: environment variable NODE_NAME is not set/);
     assert.throws(() => parseConfigText('a: [', 'c.yaml'), /c\.yaml:/);
+  });
+
+  it('deploy/config/collector.example.yaml is a valid configuration documenting every key', () => {
+    const text = readFileSync(join(REPO_ROOT, 'deploy', 'config', 'collector.example.yaml'), 'utf8');
+    const doc = expandEnv(parseConfigText(text, 'collector.example.yaml'), { NODE_NAME: 'node-1', TILELOG_VKEY: base.log.vkey }) as Record<string, unknown>;
+    const c = buildConfig(doc, {});
+    assert.deepEqual(c.inputs.map((i) => i.type), ['file', 'audit-log', 'audit-webhook']);
+    for (const key of ['name', 'node', 'log', 'spool', 'signing', 'batch', 'metrics', 'receiptInterval', 'attestConcurrency', 'once', 'logLevel', 'inputs']) assert.ok(key in doc, key);
   });
 
   it('flags override the file key by key; flag inputs are added to the file inputs', () => {
