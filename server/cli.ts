@@ -5,6 +5,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 
 import { parseBytes, parseDuration, parseListenAddress, parsePositiveInt } from './config.js';
 import { withConfigFile } from './config-file.js';
+import { fsckCommand } from './commands/fsck.js';
 import { writeKeyFile } from './key-file.js';
 import { generateKey } from './keygen.js';
 import { readFileSync } from 'node:fs';
@@ -154,6 +155,8 @@ program
     verifyBundle({ bundle, trustedRoot, publicKey: createPublicKey(readFileSync(o.publicKey)), ...(o.artifact !== undefined ? { artifact: readFileSync(o.artifact) } : {}) });
     process.stdout.write(`${JSON.stringify({ verified: true, logIndex: bundle.verificationMaterial?.tlogEntries?.[0]?.logIndex })}\n`);
   });
+
+program.addCommand(fsckCommand());
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`tilelog: ${(err as Error).message}\n`);
