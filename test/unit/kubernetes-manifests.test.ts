@@ -41,6 +41,7 @@ const MODEL_MODULES: Record<string, string> = {
   'policy/v1': 'kubernetes-models/policy/v1',
   'networking.k8s.io/v1': 'kubernetes-models/networking.k8s.io/v1',
   'rbac.authorization.k8s.io/v1': 'kubernetes-models/rbac.authorization.k8s.io/v1',
+  'batch/v1': 'kubernetes-models/batch/v1',
   'monitoring.coreos.com/v1': '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1',
 };
 
@@ -161,6 +162,23 @@ describe('deploy/kubernetes', () => {
     const problems: string[] = [];
     for (const r of rendered) for (const o of r.objs) problems.push(...(await validate(o)).map((p) => `${r.name}: ${p}`));
     assert.deepEqual(problems, []);
+  });
+
+  test('the on-demand jobs (deploy/kubernetes/jobs/) validate and mount what fsck reads', async () => {
+    const dir = join(K8S, 'jobs');
+    const problems: string[] = [];
+    for (const f of readdirSync(dir).filter((x) => x.endsWith('.yaml'))) {
+      for (const d of parseAllDocuments(readFileSync(join(dir, f), 'utf8'))) problems.push(...(await validate(d.toJS() as Obj)).map((p) => `${f}: ${p}`));
+    }
+    assert.deepEqual(problems, []);
+    const job = parse(readFileSync(join(dir, 'fsck-job.yaml'), 'utf8')) as Obj;
+    const args = container(job)['args'] as string[];
+    assert.equal(args[0], 'fsck');
+    const key = resolveFile(job, args[args.indexOf('--key') + 1] as string);
+    assert.equal(key.volume['secret']['secretName'], 'tilelog-log-key');
+    assert.equal(key.key, 'log.key');
+    const data = resolveFile(job, `${args[args.indexOf('--data') + 1]}/leveldb`);
+    assert.equal(data.volume['persistentVolumeClaim']['claimName'], 'data-tilelog-0', 'the StatefulSet\'s first claim (data-tilelog-0)');
   });
 
   test('the schema check catches mistakes (a typo, a wrong type)', async () => {
