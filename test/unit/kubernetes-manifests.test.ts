@@ -323,6 +323,7 @@ describe('deploy/kubernetes', () => {
           for (const k of ['app.kubernetes.io/name', 'app.kubernetes.io/part-of', 'app.kubernetes.io/managed-by', 'app.kubernetes.io/version']) {
             assert.ok(typeof l[k] === 'string' && l[k] !== '', `${o['kind']}/${o['metadata']['name']} has label ${k}`);
           }
+          assert.equal(l['app.kubernetes.io/version'], pkg.version, `${o['kind']}/${o['metadata']['name']}: version label`);
         }
         for (const w of workloads) {
           const l = w['spec']['template']['metadata']['labels'] as Obj;
