@@ -51,6 +51,12 @@ test('the Dockerfile final stage, replayed in a temp dir, runs tilelog serve', {
       const r = spawnSync('npm', [...install.split(/\s+/).slice(1), '--prefer-offline'], { cwd: work, encoding: 'utf8', timeout: 180_000 });
       assert.equal(r.status, 0, `${install}\n${r.stdout}\n${r.stderr}`);
       assert.ok(!existsSync(join(work, 'node_modules', 'typescript')), 'no devDependencies');
+      // Without --ignore-scripts, npm would run the package's `prepare`: it must succeed without TypeScript.
+      mkdirSync(join(work, 'scripts'));
+      cpSync(join(REPO_ROOT, 'scripts', 'prepare.js'), join(work, 'scripts', 'prepare.js'));
+      const prepare = spawnSync(process.execPath, [join(work, 'scripts', 'prepare.js')], { cwd: work, encoding: 'utf8', timeout: 30_000 });
+      assert.equal(prepare.status, 0, prepare.stderr);
+      assert.match(prepare.stderr, /TypeScript is not installed/);
       cpSync(join(work, 'node_modules'), target, { recursive: true, verbatimSymlinks: true });
     } else if (from === 'build') {
       cpSync(join(REPO_ROOT, src.replace(/^\/src\//, '')), target, { recursive: true });

@@ -34,6 +34,14 @@ describe('deploy/Dockerfile', () => {
     assert.ok(build !== undefined, 'a stage runs npm run build');
     assert.ok(runs(build).some((r) => /^npm ci\b/.test(r) && !r.includes('--omit=dev')), 'npm ci with devDependencies before the build');
     assert.ok(final !== build, 'the final stage is not the build stage');
+    // `npm ci` runs the package's `prepare` script: whatever it needs is copied before it.
+    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    const ci = build.instructions.findIndex((i) => i.op === 'RUN' && /^npm ci\b/.test(i.args));
+    const copiedBefore = build.instructions.slice(0, ci).filter((i) => i.op === 'COPY').flatMap((i) => i.args.split(/\s+/).slice(0, -1));
+    for (const word of (pkg.scripts['prepare'] ?? '').split(/\s+/).filter((w) => /[/.]/.test(w) && w !== 'node')) {
+      assert.ok(copiedBefore.some((c) => word === c || word.startsWith(`${c}/`)), `prepare needs ${word}: copied before npm ci`);
+    }
+    for (const f of ['tsconfig.json', 'tsconfig.build.json', 'server', 'clients']) assert.ok(copiedBefore.includes(f), `${f} copied before npm ci`);
   });
 
   test('the final stage has production dependencies only and the build output', () => {
