@@ -197,13 +197,22 @@ async function check(db: Db, verifier: NoteVerifier): Promise<FsckReport> {
         // Bundle and level-0 tile disagree: blame the bundle if the stored tile is the one the level above commits
         // to (then the stored hashes stand in, so the damage is reported once, not as a cascade up the tree).
         const differing = storedHashes === undefined ? [] : hashes.flatMap((h, i) => (bytesEqual(h, storedHashes[i] as Hash) ? [] : [i]));
-        if (storedHashes !== undefined && differing.length > 0 && ref.width === TILE_WIDTH) {
-          const parent = await db.get(tileKey({ kind: 'hash', level: 1, index: ref.index / W, width: TILE_WIDTH }));
-          const off = Number(ref.index % W) * HASH_SIZE;
-          const committed = parent !== undefined && parent.length >= off + HASH_SIZE ? parent.subarray(off, off + HASH_SIZE) : undefined;
-          if (committed !== undefined && bytesEqual(subtreeHash(storedHashes), committed) && !bytesEqual(subtreeHash(hashes), committed)) {
+        if (storedHashes !== undefined && differing.length > 0) {
+          // Which one does the tree above commit to? A full tile: its hash in the level-1 tile. The partial tile at
+          // the right edge has no parent: the stored tree state's root decides.
+          let confirmedBy: string | undefined;
+          if (ref.width === TILE_WIDTH) {
+            const parent = await db.get(tileKey({ kind: 'hash', level: 1, index: ref.index / W, width: TILE_WIDTH }));
+            const off = Number(ref.index % W) * HASH_SIZE;
+            const committed = parent !== undefined && parent.length >= off + HASH_SIZE ? parent.subarray(off, off + HASH_SIZE) : undefined;
+            if (committed !== undefined && bytesEqual(subtreeHash(storedHashes), committed) && !bytesEqual(subtreeHash(hashes), committed)) confirmedBy = 'the level above';
+          } else if (treeRoot !== undefined && first + BigInt(ref.width) === treeSize) {
+            const dummies = storedHashes.map(() => new Uint8Array(0));
+            if (bytesEqual(integrate(edge, dummies, storedHashes).rootHash, treeRoot) && !bytesEqual(integrate(edge, dummies, hashes).rootHash, treeRoot)) confirmedBy = 'the stored tree root';
+          }
+          if (confirmedBy !== undefined) {
             for (const i of differing.slice(0, 10)) {
-              problem({ object: 'bundle', where, message: `entry ${i} (index ${first + BigInt(i)}) is not the entry the tree commits to (${tilePath(tile0Ref)} hash ${i}, which the level above confirms)`, expected: `leaf hash ${hex(storedHashes[i] as Hash)}`, found: `leaf hash ${hex(hashes[i] as Hash)}` });
+              problem({ object: 'bundle', where, message: `entry ${i} (index ${first + BigInt(i)}) is not the entry the tree commits to (${tilePath(tile0Ref)} hash ${i}, which ${confirmedBy} confirms)`, expected: `leaf hash ${hex(storedHashes[i] as Hash)}`, found: `leaf hash ${hex(hashes[i] as Hash)}` });
             }
             if (differing.length > 10) problem({ object: 'bundle', where, message: `${differing.length - 10} more entries differ likewise` });
             hashes = storedHashes;

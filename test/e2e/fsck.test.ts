@@ -102,6 +102,20 @@ describe('tilelog fsck', () => {
     assert.ok((p[0] as string).includes(`expected leaf hash ${encodeHex(leafHash(entryBytes(256)))}`), r.out);
   });
 
+  test('one changed entry in the partial bundle at the right edge: that bundle, that entry, once', async () => {
+    const dir = await damaged(async (db) => {
+      const k = tileKey({ kind: 'entries', level: 0, index: 2n, width: 88 });
+      const b = Buffer.from((await db.get(k)) as Uint8Array);
+      b[2 + 5] = 0x39; // entry 512: '{"n":512…' → '{"n":912…'
+      await db.put(k, b);
+    });
+    const r = fsck(dir);
+    assert.equal(r.status, 1, r.out + r.err);
+    const p = problems(r.out);
+    assert.equal(p.length, 1, r.out);
+    assert.match(p[0] as string, /^CORRUPT tile\/entries\/002\.p\/88: entry 0 \(index 512\) is not the entry the tree commits to \(tile\/0\/002\.p\/88 hash 0, which the stored tree root confirms\)/);
+  });
+
   test('a truncated bundle: does not decode, named', async () => {
     const dir = await damaged(async (db) => {
       const k = tileKey({ kind: 'entries', level: 0, index: 0n, width: 256 });
