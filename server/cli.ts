@@ -1,9 +1,11 @@
 /**
  * The `tilelog` command (commander): `serve` runs the log, `keygen` makes a log key.
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 
-import { parseBytes, parseDuration, parsePositiveInt } from './config.js';
+import { parseBytes, parseDuration, parseListenAddress, parsePositiveInt } from './config.js';
+import { withConfigFile } from './config-file.js';
+import { fsckCommand } from './commands/fsck.js';
 import { writeKeyFile } from './key-file.js';
 import { generateKey } from './keygen.js';
 import { readFileSync } from 'node:fs';
@@ -29,6 +31,24 @@ function wrap<T>(parse: (s: string) => T): (s: string) => T {
   };
 }
 
+/** Checks a listen address at start (so a bad one fails naming the option) and keeps its text. */
+function listenAddress(s: string): string {
+  parseListenAddress(s);
+  return s;
+}
+
+/** Checks an http(s) URL at start and keeps its text. */
+function httpUrl(s: string): string {
+  let u: URL;
+  try {
+    u = new URL(s);
+  } catch {
+    throw new Error(`invalid URL ${JSON.stringify(s)}`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`want an http(s) URL, got ${JSON.stringify(s)}`);
+  return s;
+}
+
 function authConfig(o: Record<string, unknown>): AuthConfig | undefined {
   if (o['authIssuer'] === undefined) {
     for (const k of ['authAudience', 'authJwksUrl', 'authJwksFile', 'readAuth']) if (o[k] !== undefined) throw new Error('--auth-* and --read-auth need --auth-issuer');
@@ -52,25 +72,24 @@ function authConfig(o: Record<string, unknown>): AuthConfig | undefined {
 const program = new Command();
 program.name('tilelog').description('A tamper-evident, tile-based transparency log (C2SP tlog-tiles, signed checkpoints).').showHelpAfterError();
 
-program
-  .command('serve')
+withConfigFile(program.command('serve'))
   .description('run the log server')
   .option('--data <dir>', 'data directory (LevelDB and, by default, the key)', './data')
   .option('--origin <name>', `log origin and key name (default: the key file's name, else ${DEFAULT_ORIGIN})`)
   .option('--key <file>', 'private key file (Go note signer key); created if missing (default: <data>/log.key)')
-  .option('--http <host:port>', 'HTTP listen address (port 0 = any free port)', '127.0.0.1:8080')
-  .option('--grpc <host:port>', 'gRPC listen address (port 0 = any free port); no gRPC unless given')
+  .option('--http <host:port>', 'HTTP listen address (port 0 = any free port)', wrap(listenAddress), '127.0.0.1:8080')
+  .option('--grpc <host:port>', 'gRPC listen address (port 0 = any free port); no gRPC unless given', wrap(listenAddress))
   .option('--checkpoint-interval <duration>', 'how often to sign and publish a checkpoint when the tree grew', wrap(parseDuration), 1000)
   .option('--batch-size <n>', 'commit as soon as this many entries are pooled', wrap(parsePositiveInt), 1000)
   .option('--batch-delay <duration>', 'commit at most this long after the first pooled entry', wrap(parseDuration), 10)
   .option('--max-pending <n>', 'entries that may wait to be sequenced before writes get 503', wrap(parsePositiveInt), 100_000)
   .option('--max-body <size>', 'largest request body after decompression', wrap(parseBytes), 64 * 1024 * 1024)
-  .option('--log-level <level>', 'log level (fatal, error, warn, info, debug)', 'info')
-  .option('--public-url <url>', 'public base URL of the log, for the Sigstore trusted root (default: https://<origin>)')
+  .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'))
+  .option('--public-url <url>', 'public base URL of the log, for the Sigstore trusted root (default: https://<origin>)', wrap(httpUrl))
   .option('--leveldb-open-files <n>', 'LevelDB table files kept open and memory-mapped (bounds file-backed RSS, ~2 MiB each)', wrap(parsePositiveInt), 256)
   .option('--auth-issuer <iss>', 'require writers to present a JWT from this issuer (turns authentication on)')
   .option('--auth-audience <aud>', 'the audience writers\' tokens must carry')
-  .option('--auth-jwks-url <url>', 'JWKS of the issuer (e.g. https://kubernetes.default.svc/openid/v1/jwks)')
+  .option('--auth-jwks-url <url>', 'JWKS of the issuer (e.g. https://kubernetes.default.svc/openid/v1/jwks)', wrap(httpUrl))
   .option('--auth-jwks-file <file>', 'local JWKS file, re-read when it changes')
   .option('--auth-subject <sub>', 'a subject allowed to write (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
   .option('--auth-algorithms <list>', 'allowed JWS algorithms', 'RS256,ES256,EdDSA')
@@ -154,6 +173,7 @@ program.addCommand(checkpointCommand());
 program.addCommand(proofCommand());
 program.addCommand(verifyCommand());
 program.addCommand(witnessCommand());
+program.addCommand(fsckCommand());
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`tilelog: ${(err as Error).message}\n`);
