@@ -75,6 +75,7 @@ export class Collector {
     mkdirSync(c.spool.dir, { recursive: true });
     mkdirSync(join(c.spool.dir, 'bundles'), { recursive: true });
     this.spool = await Spool.open({ dir: join(c.spool.dir, 'spool.db'), maxBytes: c.spool.maxBytes });
+    this.metrics.spoolMaxBytes.set(c.spool.maxBytes);
     const note = await this.spool.verifiedCheckpoint();
     if (note !== undefined && c.log.vkey !== undefined) this.verified = verifyLogCheckpoint(note, c.log.vkey, c.log.origin);
     this.spool.onFull = (full) => {

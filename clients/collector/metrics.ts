@@ -13,6 +13,7 @@ export class CollectorMetrics {
   readonly submitErrors = new Counter({ name: 'tilelog_collector_submit_errors_total', help: 'Failed submissions (retried), by status.', labelNames: ['status'] as const, registers: [this.registry] });
   readonly spooledRecords = new Gauge({ name: 'tilelog_collector_spool_records', help: 'Records in the spool, not yet acknowledged by the log.', registers: [this.registry], collect: () => this.sample() });
   readonly spooledBytes = new Gauge({ name: 'tilelog_collector_spool_bytes', help: 'Bytes of the records in the spool.', registers: [this.registry], collect: () => this.sample() });
+  readonly spoolMaxBytes = new Gauge({ name: 'tilelog_collector_spool_max_bytes', help: 'Spool bound (spool.maxBytes): above it the inputs pause.', registers: [this.registry] });
   readonly spoolFull = new Gauge({ name: 'tilelog_collector_spool_full', help: '1 while the spool is full and the inputs are paused (back-pressure).', registers: [this.registry] });
   readonly backpressure = new Counter({ name: 'tilelog_collector_backpressure_total', help: 'Times the spool became full and the inputs stopped reading.', registers: [this.registry] });
   readonly behind = new Gauge({ name: 'tilelog_collector_bytes_behind', help: 'Bytes of input files not yet read, by input and file.', labelNames: ['input', 'file'] as const, registers: [this.registry], collect: () => this.sample() });

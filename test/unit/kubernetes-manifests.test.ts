@@ -16,6 +16,7 @@ import { parse, parseAllDocuments } from 'yaml';
 import { newVerifier } from '../../server/core/keys.js';
 import { parseDockerfile, type Stage } from '../support/dockerfile.js';
 import { cleanupAll, newDataDir, REPO_ROOT, startServer } from '../support/server-process.js';
+import { CollectorMetrics } from '../../clients/collector/metrics.js';
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const K8S = join(REPO_ROOT, 'deploy', 'kubernetes');
@@ -399,10 +400,16 @@ describe('the server runs with the example overlay\'s configuration', () => {
     const metrics = await (await fetch(`${server.baseUrl}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
     const exported = new Set([...metrics.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1] as string));
     const rules = readFileSync(join(K8S, 'components', 'monitoring', 'prometheus-rules.yaml'), 'utf8');
-    const used = new Set([...rules.matchAll(/\b(tilelog_[a-z0-9_]+)/g)].map((m) => (m[1] as string).replace(/_(bucket|sum|count)$/, '')));
+    const used = new Set([...rules.matchAll(/\b(tilelog_[a-z0-9_]*[a-z0-9])\b/g)].map((m) => (m[1] as string).replace(/_(bucket|sum|count)$/, '')));
     const own = [...used].filter((m) => !/^tilelog_(collector|audit|witness)_/.test(m));
     assert.ok(own.length >= 8, own.join(' '));
     for (const m of own) assert.ok(exported.has(m), `the server exports ${m}`);
+    // The collector's metrics the rules use are those the collector registers; the log's witness metrics are
+    // those of its cosigning client.
+    const collectorNames = new Set((await new CollectorMetrics().registry.getMetricsAsJSON()).map((x) => x.name));
+    for (const m of [...used].filter((x) => x.startsWith('tilelog_collector_'))) assert.ok(collectorNames.has(m), `the collector exports ${m}`);
+    const cosigning = readFileSync(join(REPO_ROOT, 'server', 'witnessing', 'cosigning.ts'), 'utf8');
+    for (const m of [...used].filter((x) => x.startsWith('tilelog_witness_'))) assert.ok(cosigning.includes(`'${m}'`), `the log's witnessing exports ${m}`);
     await server.stop();
   });
 });
