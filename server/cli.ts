@@ -77,6 +77,7 @@ withConfigFile(program.command('serve'))
   .option('--data <dir>', 'data directory (LevelDB and, by default, the key)', './data')
   .option('--origin <name>', `log origin and key name (default: the key file's name, else ${DEFAULT_ORIGIN})`)
   .option('--key <file>', 'private key file (Go note signer key); created if missing (default: <data>/log.key)')
+  .option('--additional-key <file>', 'a further key (same origin) that signs every checkpoint too, for a key rotation (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
   .option('--http <host:port>', 'HTTP listen address (port 0 = any free port)', wrap(listenAddress), '127.0.0.1:8080')
   .option('--grpc <host:port>', 'gRPC listen address (port 0 = any free port); no gRPC unless given', wrap(listenAddress))
   .option('--checkpoint-interval <duration>', 'how often to sign and publish a checkpoint when the tree grew', wrap(parseDuration), 1000)
@@ -109,6 +110,7 @@ withConfigFile(program.command('serve'))
       data: o['data'] as string,
       origin: o['origin'] as string | undefined,
       key: o['key'] as string | undefined,
+      additionalKeys: o['additionalKey'] as string[],
       http: o['http'] as string,
       grpc: o['grpc'] as string | undefined,
       auth: authConfig(o),

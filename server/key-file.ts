@@ -28,6 +28,16 @@ export function loadOrCreateKey(path: string, origin: string | undefined, fallba
   return { signer: newSigner(skey), created: true };
 }
 
+/**
+ * Reads an existing signer key (an additional checkpoint key during a key rotation); its name must be `origin`.
+ * Never creates one: a missing rotation key is a configuration error.
+ */
+export function loadKey(path: string, origin: string): Ed25519NoteSigner {
+  const signer = newSigner(readFileSync(path, 'utf8').trim());
+  if (signer.name !== origin) throw new Error(`the key in ${path} is for ${JSON.stringify(signer.name)}, not the origin ${JSON.stringify(origin)}`);
+  return signer;
+}
+
 /** Writes a new key file (fails if it exists), mode 0600, and fsyncs it and its directory. */
 export function writeKeyFile(path: string, skey: string): void {
   mkdirSync(dirname(path), { recursive: true });

@@ -24,6 +24,12 @@ export interface LogOptions {
   readonly storage: LogStorage;
   /** Signs checkpoints; its key name is the log's origin (c2sp tlog-checkpoint: key name SHOULD be the origin). */
   readonly signer: Ed25519NoteSigner;
+  /**
+   * Further keys (same name, other key IDs) that sign every checkpoint too: a key rotation (docs/operations.md)
+   * publishes checkpoints signed by the old and the new key until every client trusts the new one. A stored
+   * checkpoint signed by any of the keys is accepted at start.
+   */
+  readonly additionalSigners?: readonly Ed25519NoteSigner[];
   readonly origin: string;
   readonly sequencer: SequencerOptions;
   readonly checkpointIntervalMs: number;
@@ -76,12 +82,15 @@ export class Log {
    * otherwise it refuses to start, because signing on would fork the log.
    */
   static async open(o: LogOptions): Promise<Log> {
-    if (o.signer.name !== o.origin) throw new Error(`the key's name ${JSON.stringify(o.signer.name)} is not the origin ${JSON.stringify(o.origin)}`);
+    const signers = [o.signer, ...(o.additionalSigners ?? [])];
+    for (const s of signers) if (s.name !== o.origin) throw new Error(`the key's name ${JSON.stringify(s.name)} is not the origin ${JSON.stringify(o.origin)}`);
+    if (new Set(signers.map((s) => s.vkey)).size !== signers.length) throw new Error('the same key is given twice');
     const sequencer = await Sequencer.open(o.storage, o.sequencer, o.hooks, o.now);
     const stored = await o.storage.readCheckpoint();
     let published: Published | undefined;
     if (stored !== undefined) {
-      const { checkpoint } = openCheckpoint(stored, [newVerifier(o.signer.vkey)], o.origin);
+      // Signed by one of our keys (the current key, or one it rotates with): anything else is another log.
+      const { checkpoint } = openCheckpoint(stored, signers.map((s) => newVerifier(s.vkey)), o.origin);
       const tree = sequencer.tree;
       if (checkpoint.treeSize > tree.treeSize) {
         throw new Error(`refusing to start: the stored checkpoint has size ${checkpoint.treeSize} but the stored tree only ${tree.treeSize} (storage rolled back?)`);
@@ -97,7 +106,7 @@ export class Log {
     const witnessing = o.witnessing;
     const cosign: CheckpointCosigner | undefined =
       witnessing === undefined ? undefined : (note, tree) => witnessing(note, tree, (oldSize, newSize) => consistencyProof(oldSize, newSize, (log as Log).tileReader()));
-    const publisher = new Publisher(o.storage, o.origin, o.signer, () => sequencer.tree, published, o.checkpointIntervalMs, o.now, o.onError, cosign);
+    const publisher = new Publisher(o.storage, o.origin, signers, () => sequencer.tree, published, o.checkpointIntervalMs, o.now, o.onError, cosign);
     log = new Log(o.origin, o.signer.vkey, o.storage, sequencer, publisher, o.tileCacheBytes ?? 32 * 1024 * 1024);
     await publisher.start();
     return log;

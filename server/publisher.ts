@@ -49,7 +49,8 @@ export class Publisher {
   constructor(
     private readonly storage: LogStorage,
     private readonly origin: string,
-    private readonly signer: NoteSigner,
+    /** Every key signs every checkpoint (one during normal operation, two during a key rotation). */
+    private readonly signers: readonly NoteSigner[],
     private readonly integrated: () => TreeState,
     private published_: Published | undefined,
     private readonly intervalMs: number,
@@ -122,7 +123,7 @@ export class Publisher {
     const current = this.published_;
     if (current !== undefined && current.treeSize >= tree.treeSize) return current;
     const text = formatCheckpoint({ origin: this.origin, treeSize: tree.treeSize, rootHash: tree.rootHash, extensions: [] });
-    let checkpoint = signNote(text, [this.signer]);
+    let checkpoint = signNote(text, this.signers);
     if (this.cosign !== undefined) {
       // WITNESSING: the witnesses see the checkpoint before it is stored; that is safe because it describes a
       // durably committed tree (see above), so whatever the log signs next is consistent with it.

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { formatAddress, parseListenAddress } from './config.js';
 import { createHttpHandler } from './http/app.js';
-import { loadOrCreateKey } from './key-file.js';
+import { loadKey, loadOrCreateKey } from './key-file.js';
 import { Log } from './log.js';
 import { createLogger } from './logger.js';
 import { Metrics } from './metrics.js';
@@ -25,6 +25,8 @@ export interface ServeOptions {
   readonly data: string;
   readonly origin: string | undefined;
   readonly key: string | undefined;
+  /** Further key files signing every checkpoint (key rotation). */
+  readonly additionalKeys?: readonly string[];
   readonly http: string;
   /** gRPC listen address; no gRPC server when undefined. */
   readonly grpc: string | undefined;
@@ -56,6 +58,7 @@ export async function serve(o: ServeOptions): Promise<void> {
   mkdirSync(o.data, { recursive: true });
   const { signer, created } = loadOrCreateKey(o.key ?? join(o.data, 'log.key'), o.origin, DEFAULT_ORIGIN);
   const origin = signer.name;
+  const additionalSigners = (o.additionalKeys ?? []).map((f) => loadKey(f, origin));
   const metrics = new Metrics();
   let cosigning: Cosigning | undefined;
   if (o.witnessing !== undefined) {
@@ -69,6 +72,7 @@ export async function serve(o: ServeOptions): Promise<void> {
   const log = await Log.open({
     storage,
     signer,
+    additionalSigners,
     origin,
     sequencer: { batchSize: o.batchSize, batchDelayMs: o.batchDelayMs, maxPending: o.maxPending },
     checkpointIntervalMs: o.checkpointIntervalMs,
