@@ -279,7 +279,7 @@ export function buildConfig(doc: Obj, env: NodeJS.ProcessEnv = process.env): Col
     },
     ...(r.has('metrics') ? { metrics: r.parsed('metrics', parseListenAddress, undefined as unknown as ListenAddress) } : {}),
     receiptIntervalMs: r.parsed('receiptInterval', parseDuration, 1000),
-    attestConcurrency: r.int('attestConcurrency', 8, 1, 256),
+    attestConcurrency: r.int('attestConcurrency', 32, 1, 256),
     inputs,
     once: r.bool('once', false),
     logLevel: r.str('logLevel', 'info'),

@@ -21,6 +21,7 @@ import { after, describe, it } from 'node:test';
 import { verifyBundle } from '../../clients/sigstore/bundles.js';
 import { leafHash } from '../../server/core/hash.js';
 import { cleanupAll, REPO_ROOT, sleep, startServer, type ServerProcess } from '../support/server-process.js';
+import { newKey, signToken, writeJwksFile } from '../support/jwt.js';
 import { cleanupCollectors, collectorKey, CollectorProcess, freePort, readLog, tamperingProxy, tempDir, waitForRecords, type LoggedRecord } from '../support/collector-process.js';
 
 const FIXTURES = process.env['TILELOG_FIXTURES'] ?? join(REPO_ROOT, '..', 'shared', 'fixtures');
@@ -319,6 +320,39 @@ describe('tilelog collect', { timeout: 600_000 }, () => {
       await proxy.close();
     }
   });
+
+  for (const transport of ['http', 'grpc'] as const) {
+    it(`${transport} transport with writer authentication: a rotated token file is re-read, nothing lost`, async () => {
+      const dir = tempDir();
+      const key = await newKey('ES256', 'k1');
+      const jwksFile = join(dir, 'jwks.json');
+      writeJwksFile(jwksFile, [key]);
+      const subject = 'system:serviceaccount:tilelog:tilelog-collector';
+      const { server, grpc } = await startLog(['--auth-issuer', 'https://issuer.test', '--auth-audience', 'tilelog', '--auth-jwks-file', jwksFile, '--auth-subject', subject]);
+      const tokenFile = join(dir, 'token');
+      // The kubelet has not written a valid token yet: the first one is for another audience.
+      writeFileSync(tokenFile, await signToken(key, { iss: 'https://issuer.test', aud: 'someone-else', sub: subject }));
+      const { keyFile } = collectorKey(dir);
+      const log = join(dir, 'access.log');
+      let text = '';
+      for (let i = 0; i < 500; i++) text += `${nginxLine(i)}\n`;
+      writeFileSync(log, text);
+      const c = await CollectorProcess.start([...baseArgs(server, grpc, join(dir, 'spool'), keyFile, ['--file', log, '--token-file', tokenFile]), '--transport', transport]);
+      const until = Date.now() + 15_000;
+      while ((await c.metric('tilelog_collector_submit_errors_total')) === 0 && Date.now() < until) await sleep(100);
+      assert.ok((await c.metric('tilelog_collector_submit_errors_total')) > 0, `refused at first: ${c.output()}`);
+      assert.equal((await readLog(server.baseUrl, server.vkey)).records.length, 0);
+      // The token rotates (the kubelet rewrites the projected token): the collector picks it up and catches up.
+      writeFileSync(tokenFile, await signToken(key, { iss: 'https://issuer.test', aud: 'tilelog', sub: subject }));
+      const records = await waitForRecords(server.baseUrl, server.vkey, (r) => r.length >= 500, 60_000, '500 records after the token rotation');
+      assertExactlyOnce(records, 500);
+      // The attestations went through the authenticated Rekor endpoint with the same token.
+      const until2 = Date.now() + 30_000;
+      while ((await c.metric('tilelog_collector_attestations_total', { result: 'ok' })) === 0 && Date.now() < until2) await sleep(200);
+      assert.ok((await c.metric('tilelog_collector_attestations_total', { result: 'ok' })) > 0, c.output());
+      await c.stop();
+    });
+  }
 
   it('invalid configuration fails at start naming the option', async () => {
     const dir = tempDir();
