@@ -85,3 +85,30 @@ export async function levelBatchRates(reps: number, repMs: number, batchPuts = 1
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * A minimal `node:http` server in a child process (answers every request with 200 "ok", keep-alive) — the
+ * machine's ceiling for a Node HTTP server, against which the log's read rates are compared. Returns its URL and
+ * a stop function.
+ */
+export async function minimalHttpServer(): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
+  const { spawn } = await import('node:child_process');
+  const code = "const s=require('node:http').createServer((q,r)=>{r.writeHead(200,{'content-type':'text/plain','content-length':'2'});r.end('ok')});s.keepAliveTimeout=65000;s.listen(0,'127.0.0.1',()=>console.log(s.address().port))";
+  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('the minimal HTTP server did not start')), 10_000);
+    child.stdout?.once('data', (d: Buffer) => {
+      clearTimeout(t);
+      resolve(Number(d.toString().trim()));
+    });
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    pid: child.pid as number,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}

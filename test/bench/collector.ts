@@ -48,7 +48,7 @@ function run(args: string[], timeoutMs: number): Promise<{ code: number | null; 
   });
 }
 
-async function collectOnce(work: string, file: string, full: boolean): Promise<number> {
+async function collectOnce(work: string, file: string, full: boolean, lines = LINES): Promise<number> {
   const data = join(work, `log-${Math.random().toString(36).slice(2)}`);
   const server = await ServerProcess.start({ dataDir: data, args: ['--grpc', '127.0.0.1:0'] });
   try {
@@ -65,8 +65,8 @@ async function collectOnce(work: string, file: string, full: boolean): Promise<n
     if (r.code !== 0) throw new Error(`collect exited ${String(r.code)}: ${r.out}`);
     // Acknowledged = durably sequenced (integrated); the published checkpoint may still be up to 1 s behind.
     const size = await fetch(`${server.base}/v1/log`).then((x) => x.json() as Promise<{ integratedTreeSize: number }>);
-    if (size.integratedTreeSize < LINES) throw new Error(`only ${size.integratedTreeSize} entries in the log`);
-    return LINES / (r.ms / 1000);
+    if (size.integratedTreeSize < lines) throw new Error(`only ${size.integratedTreeSize} entries in the log`);
+    return lines / (r.ms / 1000);
   } finally {
     await server.stop();
     rmSync(data, { recursive: true, force: true });
@@ -95,45 +95,64 @@ async function spoolOnly(work: string, lines: readonly string[]): Promise<number
   return entries.length / (ms / 1000);
 }
 
-async function main(): Promise<void> {
-  const work = mkdtempSync(join(tmpdir(), 'tilelog-bench-collect-'));
+/** The collector benchmark's result (medians over `reps`). */
+export interface CollectorBenchResult {
+  readonly lines: number;
+  readonly reps: number;
+  readonly forwardLinesPerSecond: number;
+  readonly fullLinesPerSecond: number;
+  readonly spoolRecordsPerSecond: number;
+  /** Time the spool alone takes per record ÷ time the whole collector takes per line. */
+  readonly spoolShareOfForwardTime: number;
+  readonly spoolShareOfFullTime: number;
+  readonly windows: { forward: number[]; full: number[]; spool: number[] };
+}
+
+/** Runs the collector benchmark (see the module comment); `log` gets one line per repetition. */
+export async function collectorBench(lines_: number, reps: number, log: (s: string) => void, parentDir = tmpdir()): Promise<CollectorBenchResult> {
+  const work = mkdtempSync(join(parentDir, 'tilelog-bench-collect-'));
   try {
-    const lines = makeLines(LINES);
+    const lines = makeLines(lines_);
     const file = join(work, 'access.log');
     writeFileSync(file, `${lines.join('\n')}\n`);
     const full: number[] = [];
     const forward: number[] = [];
     const spool: number[] = [];
-    for (let r = 0; r < REPS; r++) {
+    for (let r = 0; r < reps; r++) {
       // Round-robin, so that disturbances spread over the configurations.
-      forward.push(await collectOnce(work, file, false));
-      full.push(await collectOnce(work, file, true));
+      forward.push(await collectOnce(work, file, false, lines_));
+      full.push(await collectOnce(work, file, true, lines_));
       spool.push(await spoolOnly(work, lines));
-      process.stdout.write(`rep ${r + 1}: forward ${Math.round(forward[r] as number)} lines/s, full ${Math.round(full[r] as number)} lines/s, spool alone ${Math.round(spool[r] as number)} records/s\n`);
+      log(`    collector rep ${r + 1}: forward ${Math.round(forward[r] as number)} lines/s, full ${Math.round(full[r] as number)} lines/s, spool alone ${Math.round(spool[r] as number)} records/s`);
     }
-    const result = {
-      lines: LINES,
-      reps: REPS,
-      forwardLinesPerSecond: Math.round(median(forward)),
-      fullLinesPerSecond: Math.round(median(full)),
-      spoolRecordsPerSecond: Math.round(median(spool)),
+    return {
+      lines: lines_,
+      reps,
+      forwardLinesPerSecond: median(forward),
+      fullLinesPerSecond: median(full),
+      spoolRecordsPerSecond: median(spool),
       spoolShareOfForwardTime: median(forward) / median(spool),
       spoolShareOfFullTime: median(full) / median(spool),
-      loadAverage: (await new Promise<string>((resolve) => execFile('cat', ['/proc/loadavg'], (_e, out) => resolve(out.trim())))),
+      windows: { forward, full, spool },
     };
-    mkdirSync(join(REPO_ROOT, '.bench'), { recursive: true });
-    writeFileSync(join(REPO_ROOT, '.bench', 'collector.json'), `${JSON.stringify(result, null, 2)}\n`);
-    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    process.stdout.write(`\n| Collector (${LINES} ingress-nginx lines, --once) | median of ${REPS} |\n|---|---|\n`);
-    process.stdout.write(`| forward (spool + gRPC submission) | ${result.forwardLinesPerSecond} lines/s |\n`);
-    process.stdout.write(`| full (+ attestation per batch + every receipt verified) | ${result.fullLinesPerSecond} lines/s |\n`);
-    process.stdout.write(`| spool alone (append + read + acknowledge) | ${result.spoolRecordsPerSecond} records/s = ${(100 * result.spoolShareOfFullTime).toFixed(0)} % of the full collector's time per line |\n`);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
 }
 
-if (process.env['NODE_TEST_CONTEXT'] === undefined) {
+async function main(): Promise<void> {
+  const r = await collectorBench(LINES, REPS, (line) => process.stdout.write(`${line}\n`));
+  const result = { ...r, loadAverage: (await new Promise<string>((resolve) => execFile('cat', ['/proc/loadavg'], (_e, out) => resolve(out.trim())))) };
+  mkdirSync(join(REPO_ROOT, '.bench'), { recursive: true });
+  writeFileSync(join(REPO_ROOT, '.bench', 'collector.json'), `${JSON.stringify(result, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  process.stdout.write(`\n| Collector (${LINES} ingress-nginx lines, --once) | median of ${REPS} |\n|---|---|\n`);
+  process.stdout.write(`| forward (spool + gRPC submission) | ${Math.round(r.forwardLinesPerSecond)} lines/s |\n`);
+  process.stdout.write(`| full (+ attestation per batch + every receipt verified) | ${Math.round(r.fullLinesPerSecond)} lines/s |\n`);
+  process.stdout.write(`| spool alone (append + read + acknowledge) | ${Math.round(r.spoolRecordsPerSecond)} records/s = ${(100 * r.spoolShareOfFullTime).toFixed(0)} % of the full collector's time per line |\n`);
+}
+
+if (process.env['NODE_TEST_CONTEXT'] === undefined && process.argv[1]?.endsWith('collector.js') === true) {
   main().catch((err: unknown) => {
     process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
     process.exit(1);
