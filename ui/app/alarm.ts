@@ -64,6 +64,10 @@ export function raiseAlarm(what: string, err: unknown): void {
     document.title = `⚠ VERIFICATION FAILED — ${document.title}`;
     document.body.classList.add('alarmed');
     setText(byId('alarm-title'), 'Verification failed: do not trust what this log shows');
+    const ov = byId('ov-verified');
+    ov.className = 'verdict bad';
+    setText(ov, `✘ NOT verified: ${message}`);
+    setText(byId('status'), 'Verification failed: see the alarm at the top of the page. Polling stopped.');
     byId('alarm-download').focus();
   }
   console.warn(`tilelog explorer: verification failed: ${what}: ${message}`);
