@@ -226,6 +226,10 @@ describe('explorer on an honest log', () => {
     await page.waitForSelector('#lookup-verdict[data-verdict="verified"]', { timeout: WAIT_MS });
     assert.match((await page.textContent('#lookup-verdict')) ?? '', /tlog-proof places entry 1/);
 
+    const entryBytes = Buffer.from(await (await fetch(`${srv.baseUrl}/v1/entries/4`, { signal: AbortSignal.timeout(5_000) })).arrayBuffer());
+    await page.setInputFiles('#lookup-file', { name: 'entry-4.json', mimeType: 'application/json', buffer: entryBytes });
+    await page.waitForSelector('#lookup-verdict[data-verdict="verified"]:has-text("entry 4")', { timeout: WAIT_MS });
+
     await page.fill('#lookup-query', NOT_FOUND_HASH);
     await page.press('#lookup-query', 'Enter');
     await page.waitForSelector('#lookup-verdict[data-verdict="notfound"]', { timeout: WAIT_MS });
