@@ -18,7 +18,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { cleanupAll, newDataDir, REPO_ROOT, startServer, type ServerProcess } from '../support/server-process.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { cleanupAll, newDataDir, REPO_ROOT, startServer, TILELOG_BIN, withTimeout, type ServerProcess } from '../support/server-process.js';
+import { formatPrivateKey, newEd25519Signer } from '../../server/core/keys.js';
 import { newKey, signToken, writeJwksFile } from '../support/jwt.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -105,6 +110,8 @@ async function tamperingProxy(target: string): Promise<{ url: string; server: Se
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, tampered };
 }
 
+/** Witness processes started here (killed in `after`). */
+const children = new Set<ChildProcess>();
 let srv: ServerProcess;
 let context: BrowserContext;
 let userDataDir: string;
@@ -124,9 +131,46 @@ async function openPage(url: string, watchConsole: boolean): Promise<Page> {
   return page;
 }
 
+/** The witnessed log (a witness process and a log that asks it to cosign), started in `before` alongside the rest. */
+async function setupWitnessed() {
+    const dir = newDataDir('tilelog-e2e-ui-wlog-');
+    const origin = 'example.com/witnessed';
+    const seed = randomBytes(32);
+    const keyFile = join(dir, 'log.key');
+    writeFileSync(keyFile, `${formatPrivateKey(origin, seed)}\n`, { mode: 0o600 });
+    const logVkey = newEd25519Signer(origin, seed).vkey;
+    const w = await startWitness('witness.example/w1', `${origin}=${logVkey}`);
+    const log = await startServer({ dataDir: join(dir, 'data'), key: keyFile, origin, checkpointInterval: '200ms', extraArgs: ['--witness', `w1=${w.url}=${w.vkey}`, '--witness-timeout', '2s'] });
+    await post(log.baseUrl, ENTRIES.slice(0, 3));
+  return { log, logVkey, w };
+}
+
+/** A log with writer auth and --read-auth, and a token with the read scope. */
+async function setupAuthed() {
+    const key = await newKey('ES256', 'e2e-1');
+    const dir = newDataDir('tilelog-e2e-ui-auth-');
+    const jwksFile = join(dir, 'jwks.json');
+    writeJwksFile(jwksFile, [key]);
+    const iss = 'https://issuer.example';
+    const aud = 'tilelog';
+    const a = await startServer({ checkpointInterval: '200ms', extraArgs: ['--auth-issuer', iss, '--auth-audience', aud, '--auth-jwks-file', jwksFile, '--auth-subject', 'writer', '--read-auth'] });
+    const writer = await signToken(key, { iss, aud, sub: 'writer' });
+    await post(a.baseUrl, ENTRIES.slice(0, 2), writer);
+    const reader = await signToken(key, { iss, aud, sub: 'reader', scope: 'tilelog:read' });
+  return { a, reader };
+}
+
+let witnessed: ReturnType<typeof setupWitnessed>;
+let authed: ReturnType<typeof setupAuthed>;
+
 before(async () => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium; .ci/run does it)`);
   mkdirSync(ARTIFACTS, { recursive: true });
+  // The other logs start meanwhile (awaited by their tests; a failure is reported there).
+  witnessed = setupWitnessed();
+  authed = setupAuthed();
+  witnessed.catch(() => {});
+  authed.catch(() => {});
   srv = await startServer({ checkpointInterval: '200ms', batchDelay: '5ms' });
   posted = await post(srv.baseUrl, ENTRIES);
   userDataDir = mkdtempSync(join(tmpdir(), 'tilelog-chromium-'));
@@ -140,7 +184,19 @@ before(async () => {
   });
 });
 
+/** Starts `tilelog witness` for one log and returns its URL and cosigner vkey. */
+async function startWitness(name: string, log: string): Promise<{ url: string; vkey: string }> {
+  const child = spawn(process.execPath, [TILELOG_BIN, 'witness', '--data', newDataDir('tilelog-e2e-ui-witness-'), '--name', name, '--http', '127.0.0.1:0', '--log', log], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  child.once('close', () => children.delete(child));
+  child.stderr?.resume();
+  const line = await withTimeout(new Promise<string>((resolve) => createInterface({ input: child.stdout as NodeJS.ReadableStream }).once('line', resolve)), 15_000, 'witness listening');
+  const v = JSON.parse(line) as { http: string; vkey: string };
+  return { url: `http://${v.http}`, vkey: v.vkey };
+}
+
 after(async () => {
+  for (const c of children) c.kill('SIGKILL');
   await context?.close().catch(() => {});
   if (userDataDir !== undefined) rmSync(userDataDir, { recursive: true, force: true });
   await cleanupAll();
@@ -272,18 +328,23 @@ describe('explorer through a proxy that tampers with a hash tile', () => {
   });
 });
 
+describe('explorer on a witnessed log', () => {
+  test('the overview lists the witness that cosigned the checkpoint, verified with ?witness=', async () => {
+    const { log, logVkey, w } = await witnessed;
+    const page = await openPage('', false);
+    await page.goto(`${log.baseUrl}/ui/?vkey=${encodeURIComponent(logVkey)}&witness=${encodeURIComponent(w.vkey)}`, { timeout: WAIT_MS });
+    await page.waitForSelector('#ov-witnesses td:has-text("✔ verified")', { timeout: WAIT_MS });
+    assert.equal(await page.locator('#ov-witnesses tr td').first().textContent(), 'witness.example/w1');
+    const at = Date.parse((await page.locator('#ov-witnesses tr td').nth(2).textContent()) ?? '');
+    assert.ok(Math.abs(at - Date.now()) < 120_000, 'the cosignature time is shown');
+    await page.screenshot({ path: join(ARTIFACTS, 'explorer-witnessed-overview.png'), fullPage: true });
+    await page.close();
+  });
+});
+
 describe('explorer on a log with --read-auth', () => {
   test('entries need a token: the page asks, uses it, and keeps it out of localStorage', async () => {
-    const key = await newKey('ES256', 'e2e-1');
-    const dir = newDataDir('tilelog-e2e-ui-auth-');
-    const jwksFile = join(dir, 'jwks.json');
-    writeJwksFile(jwksFile, [key]);
-    const iss = 'https://issuer.example';
-    const aud = 'tilelog';
-    const a = await startServer({ checkpointInterval: '200ms', extraArgs: ['--auth-issuer', iss, '--auth-audience', aud, '--auth-jwks-file', jwksFile, '--auth-subject', 'writer', '--read-auth'] });
-    const writer = await signToken(key, { iss, aud, sub: 'writer' });
-    await post(a.baseUrl, ENTRIES.slice(0, 2), writer);
-    const reader = await signToken(key, { iss, aud, sub: 'reader', scope: 'tilelog:read' });
+    const { a, reader } = await authed;
     const page = await openPage('', false);
     await page.goto(`${a.baseUrl}/ui/?vkey=${encodeURIComponent(a.vkey)}#entries`, { timeout: WAIT_MS });
     await page.waitForSelector('#token-dialog[open]', { timeout: WAIT_MS });

@@ -19,7 +19,8 @@ const VKEY_STORAGE = 'tilelog.vkey';
 const POLL_MS = 2000;
 const VIEWS = ['overview', 'entries', 'lookup'] as const;
 
-function route(): void {
+/** Shows the view named by the URL's hash; on a user's navigation, moves focus to the view's heading. */
+function route(ev?: Event): void {
   const want = location.hash.slice(1);
   const view = (VIEWS as readonly string[]).includes(want) ? want : 'overview';
   for (const v of VIEWS) {
@@ -28,6 +29,7 @@ function route(): void {
     if (v === view) tab.setAttribute('aria-current', 'page');
     else tab.removeAttribute('aria-current');
   }
+  if (ev !== undefined) byId(`h-${view}`).focus();
   if (view === 'entries' && byId('entries-body').childElementCount === 0) void loadLatest();
 }
 
