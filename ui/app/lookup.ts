@@ -90,11 +90,18 @@ async function byHash(leaf: Uint8Array, entry: Uint8Array | undefined, source: s
     }
     throw e;
   }
-  // The server only told us where to look; the proof below is computed and checked here.
+  // The server only told us where to look; the proof below is computed and checked here. Its published tree may be
+  // newer than the checkpoint this page verified last: catch up first.
+  if (index >= state.latest!.checkpoint.treeSize) await state.refresh();
+  if (index >= state.latest!.checkpoint.treeSize) {
+    show('notfound', `Not yet verifiable: the server places this entry at index ${index}, beyond the latest checkpoint this page verified (size ${state.latest!.checkpoint.treeSize}). Try again in a moment.`, [['Looked up', source]]);
+    return;
+  }
   await verifyAt(index, leaf, entry, source);
 }
 
 async function byProof(p: TlogProof, entry: Uint8Array | undefined, source: string): Promise<void> {
+  await state.refresh(); // compare the proof's checkpoint with the newest one
   const latest = state.latest!;
   let opened;
   try {

@@ -149,6 +149,7 @@ async function main(): Promise<void> {
     return;
   }
   if (state.trusted === undefined) return;
+  state.refresh = poll;
   status('Verifying the latest checkpoint…');
   await poll();
   route();

@@ -19,6 +19,8 @@ export interface PageState {
   latestSeenAt: number;
   /** Every distinct checkpoint note this page received, in order. */
   seen: string[];
+  /** Fetches and verifies the latest checkpoint now (set by main). */
+  refresh: () => Promise<void>;
 }
 
 export const state: PageState = {
@@ -30,6 +32,7 @@ export const state: PageState = {
   latest: undefined,
   latestSeenAt: 0,
   seen: [],
+  refresh: async () => {},
 };
 
 /** Fetches tiles (hash tiles are public; entry bundles may need the read token). */

@@ -187,7 +187,7 @@ export class TileVerifier {
 
   /** Inclusion of `leaf` at `leafIndex` in checkpoint `cp`: proof from tiles, verified per RFC 9162. */
   async inclusion(leafIndex: bigint, leaf: Uint8Array, cp: Checkpoint): Promise<InclusionResult> {
-    if (leafIndex >= cp.treeSize) throw new VerificationError(`index ${leafIndex} is not below the tree size ${cp.treeSize}`, { check: 'index in tree', leafIndex: leafIndex.toString(), treeSize: cp.treeSize.toString() });
+    if (leafIndex >= cp.treeSize) throw new Error(`index ${leafIndex} is not below the tree size ${cp.treeSize}`); // the caller's mistake, not the log's
     const touched = new Set<string>();
     const proof = await rangeHashes(inclusionRanges(leafIndex, cp.treeSize), cp.treeSize, this.reader(touched));
     const computedRoot = await rootFromInclusionProof(leafIndex, cp.treeSize, leaf, proof);
