@@ -41,8 +41,9 @@ export function raiseAlarm(what: string, err: unknown): void {
   if (typeof computation['tile'] === 'string') relevant.add(computation['tile']);
   if (typeof computation['parentTile'] === 'string') relevant.add(computation['parentTile']);
   const tiles: Record<string, string> = {};
+  // Every hash tile fetched (small, and what the checkpoints commit to); entry bundles only when involved.
   for (const [path, bytes] of s?.tiles() ?? new Map<string, Uint8Array>()) {
-    if (relevant.size === 0 || relevant.has(path) || path.startsWith('tile/entries/') === false) tiles[path] = toBase64(bytes);
+    if (!path.startsWith('tile/entries/') || relevant.has(path)) tiles[path] = toBase64(bytes);
   }
   const evidence = {
     kind: 'tilelog-explorer-evidence/v1',

@@ -146,9 +146,13 @@ async function main(): Promise<void> {
     const w = byId('crypto-warning');
     w.hidden = false;
     setText(w, 'This browser cannot verify Ed25519 signatures (WebCrypto lacks Ed25519), so nothing here can be verified. Use a current Chromium or Firefox.');
+    status('Not verifying: this browser lacks Ed25519.');
     return;
   }
-  if (state.trusted === undefined) return;
+  if (state.trusted === undefined) {
+    status('Waiting for a trusted key: nothing is verified.');
+    return;
+  }
   state.refresh = poll;
   status('Verifying the latest checkpoint…');
   await poll();
