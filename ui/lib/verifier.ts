@@ -175,6 +175,7 @@ export class TileVerifier {
         const leafIndex = index * BigInt(TILE_WIDTH) + BigInt(i);
         throw new VerificationError(`entry ${leafIndex} in the entry bundle does not match its leaf hash in the tree`, {
           check: 'leaf hash of bundle entry equals level-0 tile hash',
+          tiles: [tilePath({ level: -1, index, width: entries.length }), tilePath({ level: 0, index, width: entries.length })],
           leafIndex: leafIndex.toString(),
           entryBase64: toBase64(entries[i]!),
           computedLeafHashHex: toHex(h),
