@@ -79,24 +79,30 @@ async function checkpointOf(base: string): Promise<{ treeSize: string; rootHash:
   return { treeSize: treeSize!, rootHash: rootHash! };
 }
 
-/** A proxy to `target` that flips one byte in every level-0 hash tile it serves. */
-async function tamperingProxy(target: string): Promise<{ url: string; server: Server; tampered: string[] }> {
+/**
+ * A proxy to `target` that flips one byte (the last) of every resource whose path matches `victim` (level-0 hash
+ * tiles by default). Those are fetched uncompressed so that the flipped byte lands in the data.
+ */
+async function tamperingProxy(target: string, victim = /^\/tile\/0\/[0-9x/]+(\.p\/\d+)?$/): Promise<{ url: string; server: Server; tampered: string[] }> {
   const tampered: string[] = [];
   const upstream = new URL(target);
   const server = createServer((req, res) => {
-    const up = httpRequest({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: { ...req.headers, host: upstream.host } }, (r) => {
+    const hit = victim.test(req.url ?? '');
+    const headers = { ...req.headers, host: upstream.host };
+    if (hit) delete headers['accept-encoding'];
+    const up = httpRequest({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers }, (r) => {
       const chunks: Buffer[] = [];
       r.on('data', (c: Buffer) => chunks.push(c));
       r.on('end', () => {
         let body = Buffer.concat(chunks);
-        const headers = { ...r.headers };
-        if (/^\/tile\/0\/[0-9x/]+(\.p\/\d+)?$/.test(req.url ?? '') && r.statusCode === 200 && body.length > 0) {
+        const replyHeaders = { ...r.headers };
+        if (hit && r.statusCode === 200 && body.length > 0) {
           body = Buffer.from(body);
-          body[0] = (body[0] ?? 0) ^ 0x01;
+          body[body.length - 1] = (body[body.length - 1] ?? 0) ^ 0x01;
           tampered.push(req.url ?? '');
         }
-        headers['content-length'] = String(body.length);
-        res.writeHead(r.statusCode ?? 502, headers);
+        replyHeaders['content-length'] = String(body.length);
+        res.writeHead(r.statusCode ?? 502, replyHeaders);
         res.end(body);
       });
     });
@@ -321,6 +327,25 @@ describe('explorer through a proxy that tampers with a hash tile', () => {
       assert.notEqual(e.failure.computation.computedRootHex, e.failure.computation.expectedRootHex);
       assert.ok(e.checkpoints.seen[0]?.startsWith(`${srv.origin}\n`));
       assert.ok(Object.keys(e.tiles).some((p) => p.startsWith('tile/0/')), 'the tampered tile is in the evidence');
+      await page.close();
+    } finally {
+      await new Promise((resolve) => proxy.server.close(resolve));
+    }
+  });
+});
+
+describe('explorer through a proxy that tampers with an entry bundle', () => {
+  test('the checkpoint verifies, but loading the entries raises the alarm', async () => {
+    const proxy = await tamperingProxy(srv.baseUrl, /^\/tile\/entries\//);
+    try {
+      const page = await openPage('', false);
+      await page.goto(`${proxy.url}/ui/?vkey=${encodeURIComponent(srv.vkey)}`, { timeout: WAIT_MS });
+      await page.waitForSelector('#ov-verified.ok', { timeout: WAIT_MS });
+      await page.click('#tab-entries');
+      await page.waitForSelector('#alarm:not([hidden])', { timeout: WAIT_MS });
+      assert.ok(proxy.tampered.some((p) => p.startsWith('/tile/entries/')));
+      assert.match((await page.textContent('#alarm-list')) ?? '', /does not match its leaf hash in the tree/);
+      assert.equal(await page.locator('#entries-body tr[data-index]').count(), 0, 'no unverified entry is shown');
       await page.close();
     } finally {
       await new Promise((resolve) => proxy.server.close(resolve));
