@@ -103,7 +103,8 @@ export function uiRoutes(root = ROOT): (req: Request, res: Response, next: NextF
     res.set('Cache-Control', 'no-cache');
     res.set('ETag', asset.etag);
     res.set('Vary', 'Accept-Encoding');
-    if (req.headers['if-none-match'] === asset.etag) {
+    const inm = req.headers['if-none-match'];
+    if (inm !== undefined && inm.split(',').some((t) => t.trim().replace(/^W\//, '') === asset.etag)) {
       res.status(304).end();
       return;
     }

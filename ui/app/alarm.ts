@@ -32,10 +32,10 @@ export function raiseAlarm(what: string, err: unknown): void {
   const message = err instanceof Error ? err.message : String(err);
   const computation = err instanceof VerificationError ? err.computation : { error: message };
   const banner = byId('alarm');
-  const list = byId('alarm-list');
+  banner.hidden = false; // shown before its content changes, so that screen readers announce the new item
   const li = document.createElement('li');
   li.textContent = `${what}: ${message}`;
-  list.append(li);
+  byId('alarm-list').append(li);
   const s = source;
   const relevant = new Set<string>(Array.isArray(computation['tiles']) ? (computation['tiles'] as string[]) : []);
   if (typeof computation['tile'] === 'string') relevant.add(computation['tile']);
@@ -61,7 +61,6 @@ export function raiseAlarm(what: string, err: unknown): void {
   byId('alarm-download').dataset['evidence'] = JSON.stringify(all);
   if (!raised) {
     raised = true;
-    banner.hidden = false;
     document.title = `⚠ VERIFICATION FAILED — ${document.title}`;
     document.body.classList.add('alarmed');
     setText(byId('alarm-title'), 'Verification failed: do not trust what this log shows');
