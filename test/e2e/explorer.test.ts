@@ -179,15 +179,25 @@ before(async () => {
   authed.catch(() => {});
   srv = await startServer({ checkpointInterval: '200ms', batchDelay: '5ms' });
   posted = await post(srv.baseUrl, ENTRIES);
-  userDataDir = mkdtempSync(join(tmpdir(), 'tilelog-chromium-'));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    acceptDownloads: true,
-    viewport: { width: 1280, height: 900 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    timeout: 30_000,
-  });
+  // One retry with a fresh profile: on a loaded machine Chromium's first start can fail on its own.
+  for (let attempt = 1; ; attempt++) {
+    userDataDir = mkdtempSync(join(tmpdir(), 'tilelog-chromium-'));
+    try {
+      context = await chromium.launchPersistentContext(userDataDir, {
+        executablePath: CHROMIUM,
+        headless: true,
+        acceptDownloads: true,
+        viewport: { width: 1280, height: 900 },
+        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+        timeout: 30_000,
+      });
+      break;
+    } catch (err) {
+      rmSync(userDataDir, { recursive: true, force: true });
+      if (attempt === 2) throw err;
+      console.error(`chromium did not start (${(err as Error).message.split('\n')[0]}); retrying once`);
+    }
+  }
 });
 
 /** Starts `tilelog witness` for one log and returns its URL and cosigner vkey. */
