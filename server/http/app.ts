@@ -19,6 +19,7 @@ import { createReadHandler } from './read-routes.js';
 import { route } from './util.js';
 import { newVerifier } from '../core/keys.js';
 import { trustedRoot } from '../trusted-root.js';
+import { uiRoutes } from './ui-routes.js';
 
 /** What the HTTP front end needs besides the log. */
 export interface HttpServices extends ApiServices {
@@ -47,6 +48,7 @@ const ALLOWED: readonly [RegExp, string][] = [
   [/^\/(healthz|readyz|metrics)$/, 'GET, HEAD'],
   [/^\/v1\/trusted-root\.json$/, 'GET, HEAD'],
   [/^\/api\/v2\/(checkpoint$|tile\/)/, 'GET, HEAD'],
+  [/^\/ui(\/.*)?$/, 'GET, HEAD'],
 ];
 
 /** The request handler of the HTTP server: the read fast path first, express for everything else. */
@@ -106,6 +108,8 @@ export function createApp(log: Log, services: HttpServices, opts: AppOptions): e
     metrics.pending.set(log.sequencer.pending);
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
+
+  app.use(uiRoutes());
 
   app.use((req: Request, res: Response) => {
     const allowed = ALLOWED.find(([re]) => re.test(req.path));
