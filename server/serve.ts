@@ -19,6 +19,7 @@ import { Ingest } from './ingest.js';
 import { SubjectRateLimiter, type RateLimitConfig } from './rate-limit.js';
 import { Cosigning } from './witnessing/cosigning.js';
 import type { WitnessingConfig } from './witnessing/config.js';
+import { newVerifier } from './core/keys.js';
 import { bytesEqual } from './core/strict.js';
 
 export interface ServeOptions {
@@ -63,7 +64,7 @@ export async function serve(o: ServeOptions): Promise<void> {
   let cosigning: Cosigning | undefined;
   if (o.witnessing !== undefined) {
     const { policy } = o.witnessing;
-    if (policy.logs.length > 0 && !policy.logs.some((l) => bytesEqual(l.verifier.publicKey, signer.publicKey))) {
+    if (policy.logs.length > 0 && !policy.logs.some((l) => bytesEqual(newVerifier(l.vkey).publicKey, signer.publicKey))) {
       throw new Error('the witness policy lists logs, but not this log\'s key');
     }
     cosigning = new Cosigning({ ...o.witnessing, statePath: join(o.data, 'witness-sizes.json'), registry: metrics.registry, logger });
