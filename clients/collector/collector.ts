@@ -6,12 +6,13 @@
  * still in its input beyond the saved position (re-read), or in the spool (re-sent: same entry, deduplicated by
  * the log), or acknowledged with its leaf index in an acknowledged batch (attested and checked after restart).
  */
-import { mkdirSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { TileReader } from '../../server/core/tile-proof.js';
+import { writeFileDurably } from '../../server/durable-file.js';
 import { attestBatch, readSigningKey, TilelogRekorWitness } from './attest.js';
 import type { CollectorConfig, InputConfig } from './config.js';
 import { lineEntry, type RecordFormat } from './entry.js';
@@ -329,15 +330,7 @@ function addressOf(s: Server): string {
   return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
 }
 
-/** Writes a file durably: temp file, fsync, rename. */
+/** Writes a file durably: temp file, fsync, rename, fsync of the directory. */
 export function writeDurably(file: string, text: string): void {
-  const tmp = `${file}.tmp`;
-  writeFileSync(tmp, text);
-  const fd = openSync(tmp, 'r+');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
+  writeFileDurably(file, text);
 }

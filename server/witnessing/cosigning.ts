@@ -15,8 +15,7 @@
  * Each witness's last known size is kept in a small JSON file (written atomically: temp file, fsync, rename), so
  * that a restarted log sends the right old size at once; it is only a hint (a 409 corrects it).
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { newCosignatureVerifier, type CosignatureVerifier } from '../core/cosignature.js';
@@ -24,6 +23,7 @@ import type { Hash } from '../core/hash.js';
 import { appendSignatures, formatSignatureLine, parseNote, parseSignatureLines, verifyNote } from '../core/note.js';
 import { quorumSatisfied, type PolicyWitness, type WitnessPolicy } from '../core/policy.js';
 import { formatAddCheckpointRequest, parseTreeSizeBody, TLOG_SIZE_CONTENT_TYPE } from '../core/witness-protocol.js';
+import { writeFileDurably } from '../durable-file.js';
 import type { TreeState } from '../storage/storage.js';
 
 export interface CosigningOptions {
@@ -211,21 +211,7 @@ export class Cosigning {
     const obj: Record<string, string> = {};
     for (const [k, v] of this.sizes) obj[k] = v.toString();
     const data = `${JSON.stringify(obj, null, 1)}\n`;
-    const tmp = `${this.o.statePath}.tmp`;
-    const fd = openSync(tmp, 'w', 0o644);
-    try {
-      writeSync(fd, data);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, this.o.statePath);
-    const dfd = openSync(dirname(this.o.statePath), 'r');
-    try {
-      fsyncSync(dfd);
-    } finally {
-      closeSync(dfd);
-    }
+    writeFileDurably(this.o.statePath, data, 0o644);
   }
 }
 
