@@ -1,4 +1,5 @@
 /** Parsing of command-line values: durations, sizes, listen addresses (strict, with messages that say what to type). */
+import type { AddressInfo, Server as NetServer } from 'node:net';
 
 /** Parses `250ms`, `1s`, `1.5s`, `2m` or a bare number of milliseconds. */
 export function parseDuration(s: string): number {
@@ -42,4 +43,17 @@ export function parseListenAddress(s: string): ListenAddress {
 /** Formats a bound address as HOST:PORT ([V6]:PORT). */
 export function formatAddress(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * Starts `server` listening on `at` (port 0 or undefined = any free port); resolves with the bound address as
+ * HOST:PORT once bound, rejects on a listen error (EADDRINUSE, EACCES …).
+ */
+export async function listenOn(server: NetServer, at: { readonly host?: string | undefined; readonly port?: number | undefined }): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(at.port, at.host, () => resolve());
+  });
+  const a = server.address() as AddressInfo;
+  return formatAddress(a.address, a.port);
 }

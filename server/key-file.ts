@@ -3,8 +3,9 @@
  * A missing file is created (mode 0600, fsynced with its directory) so that a restart never silently changes
  * the log's key.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { createFileDurably } from './durable-file.js';
 import { newSigner, type Ed25519NoteSigner } from './core/keys.js';
 import { generateKey } from './keygen.js';
 
@@ -41,17 +42,5 @@ export function loadKey(path: string, origin: string): Ed25519NoteSigner {
 /** Writes a new key file (fails if it exists), mode 0600, and fsyncs it and its directory. */
 export function writeKeyFile(path: string, skey: string): void {
   mkdirSync(dirname(path), { recursive: true });
-  const fd = openSync(path, 'wx', 0o600);
-  try {
-    writeSync(fd, `${skey}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  const dfd = openSync(dirname(path), 'r');
-  try {
-    fsyncSync(dfd);
-  } finally {
-    closeSync(dfd);
-  }
+  createFileDurably(path, `${skey}\n`, 0o600);
 }

@@ -4,9 +4,8 @@
  */
 import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { formatAddress, parseListenAddress } from './config.js';
+import { formatAddress, listenOn, parseListenAddress } from './config.js';
 import { createHttpHandler } from './http/app.js';
 import { loadKey, loadOrCreateKey } from './key-file.js';
 import { Log } from './log.js';
@@ -19,6 +18,7 @@ import { Ingest } from './ingest.js';
 import { SubjectRateLimiter, type RateLimitConfig } from './rate-limit.js';
 import { Cosigning } from './witnessing/cosigning.js';
 import type { WitnessingConfig } from './witnessing/config.js';
+import { newVerifier } from './core/keys.js';
 import { bytesEqual } from './core/strict.js';
 
 export interface ServeOptions {
@@ -63,7 +63,7 @@ export async function serve(o: ServeOptions): Promise<void> {
   let cosigning: Cosigning | undefined;
   if (o.witnessing !== undefined) {
     const { policy } = o.witnessing;
-    if (policy.logs.length > 0 && !policy.logs.some((l) => bytesEqual(l.verifier.publicKey, signer.publicKey))) {
+    if (policy.logs.length > 0 && !policy.logs.some((l) => bytesEqual(newVerifier(l.vkey).publicKey, signer.publicKey))) {
       throw new Error('the witness policy lists logs, but not this log\'s key');
     }
     cosigning = new Cosigning({ ...o.witnessing, statePath: join(o.data, 'witness-sizes.json'), registry: metrics.registry, logger });
@@ -102,17 +102,13 @@ export async function serve(o: ServeOptions): Promise<void> {
     ...(o.publicUrl !== undefined ? { publicUrl: o.publicUrl } : {}), maxBodyBytes: o.maxBodyBytes, maxCheckpointAgeMs: Math.max(5000, 5 * o.checkpointIntervalMs) });
   const server: Server = createServer(handler);
   server.keepAliveTimeout = 65_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(listen.port, listen.host, () => resolve());
-  });
-  const addr = server.address() as AddressInfo;
+  const httpAddress = await listenOn(server, listen);
   let grpcServer: GrpcServer | undefined;
   if (o.grpc !== undefined) {
     const g = parseListenAddress(o.grpc);
     grpcServer = await startGrpcServer({ log, ingest, auth, metrics, logger }, { maxMessageBytes: o.maxBodyBytes, maxInFlightBatches: 16 }, g.host, g.port);
   }
-  logger.info({ http: formatAddress(addr.address, addr.port), ...(grpcServer !== undefined && o.grpc !== undefined ? { grpc: formatAddress(parseListenAddress(o.grpc).host, grpcServer.port) } : {}), auth: auth.enabled, origin, vkey: log.vkey, treeSize: log.tree.treeSize.toString(), keyCreated: created }, 'listening');
+  logger.info({ http: httpAddress, ...(grpcServer !== undefined && o.grpc !== undefined ? { grpc: formatAddress(parseListenAddress(o.grpc).host, grpcServer.port) } : {}), auth: auth.enabled, origin, vkey: log.vkey, treeSize: log.tree.treeSize.toString(), keyCreated: created }, 'listening');
 
   cosigning?.startLogging();
 

@@ -6,12 +6,15 @@
  * still in its input beyond the saved position (re-read), or in the spool (re-sent: same entry, deduplicated by
  * the log), or acknowledged with its leaf index in an acknowledged batch (attested and checked after restart).
  */
-import { mkdirSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { TileReader } from '../../server/core/tile-proof.js';
+import { formatAddress, listenOn } from '../../server/config.js';
+import { writeFileDurably } from '../../server/durable-file.js';
 import { attestBatch, readSigningKey, TilelogRekorWitness } from './attest.js';
 import type { CollectorConfig, InputConfig } from './config.js';
 import { lineEntry, type RecordFormat } from './entry.js';
@@ -124,12 +127,9 @@ export class Collector {
           res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true, spooledRecords: this.spool.size.records, spoolFull: this.spool.full, alarms: this.alarms }));
         } else res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 'NOT_FOUND', message: 'not found' }));
       });
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(c.metrics?.port, c.metrics?.host, () => resolve());
-      });
+      const address = await listenOn(server, c.metrics);
       this.servers.push(server);
-      this.addresses['metrics'] = addressOf(server);
+      this.addresses['metrics'] = address;
     }
 
     for (const ic of c.inputs) {
@@ -142,7 +142,8 @@ export class Collector {
           }
         });
         this.servers.push(server);
-        this.addresses[ic.name] = addressOf(server);
+        const a = server.address() as AddressInfo;
+        this.addresses[ic.name] = formatAddress(a.address, a.port);
       }
     }
   }
@@ -323,21 +324,7 @@ export class Collector {
   }
 }
 
-function addressOf(s: Server): string {
-  const a = s.address();
-  if (a === null || typeof a === 'string') return String(a);
-  return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
-}
-
-/** Writes a file durably: temp file, fsync, rename. */
+/** Writes a file durably: temp file, fsync, rename, fsync of the directory. */
 export function writeDurably(file: string, text: string): void {
-  const tmp = `${file}.tmp`;
-  writeFileSync(tmp, text);
-  const fd = openSync(tmp, 'r+');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
+  writeFileDurably(file, text);
 }

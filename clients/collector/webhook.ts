@@ -12,6 +12,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
+import { listenOn } from '../../server/config.js';
 import { TlogError } from '../../server/core/errors.js';
 import { eventsOfList } from '../../server/ingest/k8s-audit.js';
 import { auditEventEntry } from './entry.js';
@@ -82,9 +83,6 @@ export async function startAuditWebhook(
     })();
   };
   const server = o.tls !== undefined ? createHttpsServer({ cert: readFileSync(o.tls.certFile), key: readFileSync(o.tls.keyFile) }, handler) : createHttpServer(handler);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port, o.host, () => resolve());
-  });
+  await listenOn(server, o);
   return server;
 }

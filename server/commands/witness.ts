@@ -4,11 +4,10 @@
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { Counter, Registry } from 'prom-client';
-import { formatAddress, parseListenAddress } from '../config.js';
+import { listenOn, parseListenAddress } from '../config.js';
 import { newCosigner } from '../core/cosignature.js';
 import { parseKeyString } from '../core/keys.js';
 import { loadOrCreateKey } from '../key-file.js';
@@ -71,12 +70,8 @@ export async function runWitness(o: WitnessCommandOptions): Promise<void> {
   });
   server.keepAliveTimeout = 65_000;
   const listen = parseListenAddress(o.http);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(listen.port, listen.host, () => resolve());
-  });
-  const addr = server.address() as AddressInfo;
-  logger.info({ http: formatAddress(addr.address, addr.port), name: cosigner.name, vkey: cosigner.vkey, origins: witness.origins }, 'listening');
+  const httpAddress = await listenOn(server, listen);
+  logger.info({ http: httpAddress, name: cosigner.name, vkey: cosigner.vkey, origins: witness.origins }, 'listening');
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       logger.info({ signal }, 'shutting down');

@@ -15,19 +15,20 @@
  * Each witness's last known size is kept in a small JSON file (written atomically: temp file, fsync, rename), so
  * that a restarted log sends the right old size at once; it is only a hint (a 409 corrects it).
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
+import { newCosignatureVerifier, type CosignatureVerifier } from '../core/cosignature.js';
 import type { Hash } from '../core/hash.js';
 import { appendSignatures, formatSignatureLine, parseNote, parseSignatureLines, verifyNote } from '../core/note.js';
-import { quorumSatisfied, type Policy, type PolicyWitness } from '../core/policy.js';
+import { quorumSatisfied, type PolicyWitness, type WitnessPolicy } from '../core/policy.js';
 import { formatAddCheckpointRequest, parseTreeSizeBody, TLOG_SIZE_CONTENT_TYPE } from '../core/witness-protocol.js';
+import { writeFileDurably } from '../durable-file.js';
 import type { TreeState } from '../storage/storage.js';
 
 export interface CosigningOptions {
   /** The witnesses and the quorum; every witness must have a URL (its submission prefix). */
-  readonly policy: Policy;
+  readonly policy: WitnessPolicy;
   /** Publish even when the quorum is not met (with a warning and a metric). */
   readonly failOpen: boolean;
   /** Per-witness deadline of one round (both attempts), ms. */
@@ -61,9 +62,14 @@ export class Cosigning {
   private readonly fetch: typeof fetch;
   /** Warnings held back until {@link startLogging} (a server's first stdout line must be its `listening` line). */
   private held: [Record<string, unknown>, string][] | undefined = [];
+  /** Each witness's cosignature/v1 verifier, by policy name. */
+  private readonly verifiers = new Map<string, CosignatureVerifier>();
 
   constructor(private readonly o: CosigningOptions) {
-    for (const w of o.policy.witnesses) if (w.url === undefined) throw new Error(`witness ${w.name} has no URL: the log cannot ask it to cosign`);
+    for (const w of o.policy.witnesses) {
+      if (w.url === undefined) throw new Error(`witness ${w.name} has no URL: the log cannot ask it to cosign`);
+      this.verifiers.set(w.name, newCosignatureVerifier(w.vkey));
+    }
     this.fetch = o.fetch ?? fetch;
     const registers = [o.registry];
     this.requests = new Counter({ name: 'tilelog_witness_requests_total', help: 'Cosignature rounds per witness, by result (success, failure).', labelNames: ['witness', 'result'] as const, registers });
@@ -135,6 +141,7 @@ export class Cosigning {
   /** One witness, one round: at most two add-checkpoint requests (the second after a 409), one deadline. */
   private async ask(w: PolicyWitness, note: string, treeSize: bigint, consistencyProof: (oldSize: bigint, newSize: bigint) => Promise<Hash[]>): Promise<WitnessOutcome> {
     const signal = AbortSignal.timeout(this.o.timeoutMs);
+    const verifier = this.verifiers.get(w.name) as CosignatureVerifier;
     const text = parseNote(note).text;
     try {
       let old = this.sizes.get(w.vkey) ?? 0n;
@@ -150,9 +157,9 @@ export class Cosigning {
         const body = await res.text();
         if (res.status === 200) {
           // Keep only cosignatures by this witness's key, and all of those must verify (signed-note rules).
-          const sigs = parseSignatureLines(body).filter((s) => s.name === w.verifier.name && s.keyId === w.verifier.keyId);
+          const sigs = parseSignatureLines(body).filter((s) => s.name === verifier.name && s.keyId === verifier.keyId);
           if (sigs.length === 0) throw new WitnessFailure('200 without a cosignature from its key');
-          const verified = verifyNote({ text, signatures: sigs }, [w.verifier]).verified;
+          const verified = verifyNote({ text, signatures: sigs }, [verifier]).verified;
           this.setSize(w, treeSize);
           return { ok: true, lines: verified.map(formatSignatureLine).join('') };
         }
@@ -204,21 +211,7 @@ export class Cosigning {
     const obj: Record<string, string> = {};
     for (const [k, v] of this.sizes) obj[k] = v.toString();
     const data = `${JSON.stringify(obj, null, 1)}\n`;
-    const tmp = `${this.o.statePath}.tmp`;
-    const fd = openSync(tmp, 'w', 0o644);
-    try {
-      writeSync(fd, data);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, this.o.statePath);
-    const dfd = openSync(dirname(this.o.statePath), 'r');
-    try {
-      fsyncSync(dfd);
-    } finally {
-      closeSync(dfd);
-    }
+    writeFileDurably(this.o.statePath, data, 0o644);
   }
 }
 
