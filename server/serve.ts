@@ -88,7 +88,7 @@ export async function serve(o: ServeOptions): Promise<void> {
       },
       commitFailed: (err) => {
         metrics.commitFailures.inc();
-        logger.error({ err }, 'storage commit failed');
+        logger.error({ err }, `storage commit failed: ${err instanceof Error ? err.message : String(err)}`);
       },
     },
   });

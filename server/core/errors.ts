@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'NOT_ACCEPTABLE'
   | 'PUSHBACK' // the pool is full or the log is draining: retry later
+  | 'UNAVAILABLE' // storage cannot write right now (disk full, I/O error): retry later
   | 'RATE_LIMITED' // a submitter is over its quota
   | 'UNAUTHENTICATED'
   | 'PERMISSION_DENIED'
