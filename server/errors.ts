@@ -40,6 +40,7 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorMapping>> = {
   OUT_OF_RANGE: { http: 404, grpc: GrpcStatus.OUT_OF_RANGE, retryable: false },
   METHOD_NOT_ALLOWED: { http: 405, grpc: GrpcStatus.UNIMPLEMENTED, retryable: false },
   TOO_LARGE: { http: 413, grpc: GrpcStatus.INVALID_ARGUMENT, retryable: false },
+  REQUEST_TIMEOUT: { http: 408, grpc: GrpcStatus.DEADLINE_EXCEEDED, retryable: true },
   UNSUPPORTED_MEDIA_TYPE: { http: 415, grpc: GrpcStatus.INVALID_ARGUMENT, retryable: false },
   NOT_ACCEPTABLE: { http: 406, grpc: GrpcStatus.INVALID_ARGUMENT, retryable: false },
   PUSHBACK: { http: 503, grpc: GrpcStatus.UNAVAILABLE, retryable: true },

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { formatAddress, parseListenAddress } from './config.js';
 import { createHttpHandler } from './http/app.js';
+import { onClientError, onConnect, withRequestTimeout } from './http/request-timeout.js';
 import { loadOrCreateKey } from './key-file.js';
 import { Log } from './log.js';
 import { createLogger } from './logger.js';
@@ -37,6 +38,8 @@ export interface ServeOptions {
   readonly batchDelayMs: number;
   readonly maxPending: number;
   readonly maxBodyBytes: number;
+  /** A request whose body has not arrived within this many ms gets 408 (server/http/request-timeout.ts). */
+  readonly requestTimeoutMs?: number;
   readonly logLevel: string;
   /** LevelDB table files kept open (memory-mapped). */
   readonly leveldbOpenFiles: number;
@@ -96,8 +99,18 @@ export async function serve(o: ServeOptions): Promise<void> {
   const ingest = new Ingest(log, o.rateLimit === undefined ? undefined : new SubjectRateLimiter(o.rateLimit), metrics);
   const handler = createHttpHandler(log, { metrics, logger, auth, ingest }, {
     ...(o.publicUrl !== undefined ? { publicUrl: o.publicUrl } : {}), maxBodyBytes: o.maxBodyBytes, maxCheckpointAgeMs: Math.max(5000, 5 * o.checkpointIntervalMs) });
-  const server: Server = createServer(handler);
+  const requestTimeoutMs = o.requestTimeoutMs ?? 30_000;
+  // Node's own timeouts as a backstop (checked every second): headers must arrive within the request timeout too.
+  const server: Server = createServer(
+    { requestTimeout: requestTimeoutMs + 5000, headersTimeout: Math.min(60_000, requestTimeoutMs), connectionsCheckingInterval: 1000 },
+    withRequestTimeout(handler, requestTimeoutMs, (req) => {
+      metrics.recordError('REQUEST_TIMEOUT');
+      logger.warn({ method: req.method, url: req.url?.slice(0, 200), timeoutMs: requestTimeoutMs }, 'request body not received in time: 408');
+    }),
+  );
   server.keepAliveTimeout = 65_000;
+  server.on('clientError', onClientError);
+  server.on('connect', onConnect);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(listen.port, listen.host, () => resolve());

@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'OUT_OF_RANGE' // an index or size beyond the tree
   | 'METHOD_NOT_ALLOWED'
   | 'TOO_LARGE' // an entry over 65,535 bytes, or a body over the request limit
+  | 'REQUEST_TIMEOUT' // the request body did not arrive within the request timeout
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'NOT_ACCEPTABLE'
   | 'PUSHBACK' // the pool is full or the log is draining: retry later
