@@ -211,6 +211,27 @@ describe('a lasting outage that clears', () => {
   });
 });
 
+test('storage that went backwards after a failed commit: the log stops with a clear error and publishes nothing more', async () => {
+  const storage = new MemoryStorage();
+  const log = await openLog(storage);
+  await log.add(fresh(5));
+  await log.publisher.publish();
+  const published = log.published.checkpoint;
+  // The commit fails, and what the log then re-reads is an older tree (storage rolled back underneath it).
+  const commit = storage.commit.bind(storage);
+  storage.commit = async () => {
+    storage.commit = commit;
+    storage.tree = undefined;
+    storage.tiles.clear();
+    throw new Error('injected: commit failed and storage rolled back');
+  };
+  await assert.rejects(log.add(fresh(2)));
+  assert.equal(log.sequencer.healthy, false);
+  await assert.rejects(log.add(fresh(1)), (e: unknown) => e instanceof TlogError && e.code === 'INTERNAL' && /storage failed/.test(e.message));
+  assert.equal((await log.publisher.publish()).checkpoint, published, 'nothing new is signed');
+  await log.close();
+});
+
 type Step =
   | { kind: 'add'; n: number }
   | { kind: 'publish' }
