@@ -29,6 +29,8 @@ export class LevelStorage implements LogStorage {
   private reopening: Promise<void> | undefined;
   private lastReopenAttempt = 0;
   private closed = false;
+  /** The last write queued (writes are serialised). */
+  private writing: Promise<void> = Promise.resolve();
 
   private constructor(private readonly db: Db) {}
 
@@ -89,16 +91,25 @@ export class LevelStorage implements LogStorage {
     }
   }
 
-  /** Runs a write; any failure marks the database broken (reopen before the next use) and becomes UNAVAILABLE. */
-  private async write(fn: () => Promise<void>): Promise<void> {
-    await this.ready();
-    try {
-      await fn();
-    } catch (err) {
-      // Whatever LevelDB wrote of this record may be torn: nothing more may be appended to this log file.
-      this.broken = err;
-      throw unavailable('storage write failed', err);
-    }
+  /**
+   * Runs a write; any failure marks the database broken (reopen before the next use) and becomes UNAVAILABLE.
+   * Writes run one at a time, so that none is already queued behind a write that fails (it would land after the
+   * torn record).
+   */
+  private write(fn: () => Promise<void>): Promise<void> {
+    const run = async () => {
+      await this.ready();
+      try {
+        await fn();
+      } catch (err) {
+        // Whatever LevelDB wrote of this record may be torn: nothing more may be appended to this log file.
+        this.broken = err;
+        throw unavailable('storage write failed', err);
+      }
+    };
+    const p = this.writing.then(run, run);
+    this.writing = p.catch(() => {});
+    return p;
   }
 
   async readTree(): Promise<TreeState | undefined> {
