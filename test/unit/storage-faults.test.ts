@@ -21,6 +21,11 @@ import { consistencyProof, inclusionProof, treeHash, type TileReader } from '../
 import { ERROR_TABLE } from '../../server/errors.js';
 import { Log } from '../../server/log.js';
 import { MemoryStorage, type Fault } from '../../server/storage/memory-storage.js';
+import { LevelStorage } from '../../server/storage/level-storage.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EMPTY_ROOT } from '../../server/core/hash.js';
 
 const ORIGIN = 'example.test/faults';
 const signer = newEd25519Signer(ORIGIN, new Uint8Array(32).fill(3));
@@ -231,6 +236,38 @@ test('storage that went backwards after a failed commit: the log stops with a cl
   assert.equal((await log.publisher.publish()).checkpoint, published, 'nothing new is signed');
   await log.close();
 });
+
+test('LevelStorage: after a failed write nothing more is written to the damaged database; it is reopened first', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tilelog-faults-'));
+  try {
+    const storage = await LevelStorage.open(join(dir, 'db'));
+    const db = (storage as unknown as { db: { batch: () => { write: (o: unknown) => Promise<void> }; status: string } }).db;
+    const tree = (n: bigint) => ({ treeSize: n, rootHash: n === 0n ? EMPTY_ROOT : H(Number(n)) });
+    await storage.commit({ tiles: [], leafIndexes: [], tree: tree(1n) });
+    // The next write fails as LevelDB does on a full disk.
+    const batch = db.batch.bind(db);
+    db.batch = () => {
+      db.batch = batch;
+      const b = batch();
+      b.write = async () => {
+        throw Object.assign(new Error('IO error: 000003.log: No space left on device'), { code: 'LEVEL_IO_ERROR' });
+      };
+      return b;
+    };
+    await assert.rejects(storage.commit({ tiles: [], leafIndexes: [], tree: tree(2n) }), (e: unknown) => e instanceof TlogError && e.code === 'UNAVAILABLE' && /disk full/.test(e.message) && !/000003/.test(e.message));
+    assert.equal(storage.isBroken, true);
+    // The next operation reopens the database (LevelDB recovery), then works.
+    assert.equal((await storage.readTree())?.treeSize, 1n);
+    assert.equal(storage.isBroken, false);
+    await storage.commit({ tiles: [], leafIndexes: [], tree: tree(3n) });
+    assert.equal((await storage.readTree())?.treeSize, 3n);
+    await storage.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+const H = (i: number) => leafHash(new TextEncoder().encode(`h${i}`));
 
 type Step =
   | { kind: 'add'; n: number }
