@@ -381,9 +381,10 @@ describe('slow and oversized bodies', () => {
     }
     const growth = peak - before;
     t.diagnostic(`RSS before ${(before / 2 ** 20).toFixed(1)} MiB, growth after 12 oversized bodies (${((12 * big.length) / 2 ** 20).toFixed(0)} MiB sent, limit ${MAX_BODY / 2 ** 20} MiB): ${(growth / 2 ** 20).toFixed(1)} MiB`);
-    // Bounded: a body is buffered up to the limit at most (then dropped), never as a whole; the margin over one limit
-    // is garbage not yet collected between bodies (measured: 2–5 × the limit, while 1.5 GiB are sent).
-    assert.ok(growth < MAX_BODY * 6, `RSS grew by ${growth} bytes over oversized bodies of the ${MAX_BODY}-byte limit`);
+    // Bounded: a body is buffered up to the limit at most (then dropped), never as a whole (one whole body is 16 ×
+    // the limit, the bomb inflates to 64 ×). The margin over one limit is garbage not yet collected between bodies:
+    // measured 1–2 × the limit on an idle machine, up to 7 × on a loaded one (GC lags).
+    assert.ok(growth < MAX_BODY * 12, `RSS grew by ${growth} bytes over oversized bodies of the ${MAX_BODY}-byte limit`);
     await assertHealthy(open);
   });
 });
