@@ -303,7 +303,7 @@ describe('gRPC with random bytes', () => {
       await Promise.all(
         samples.map(async (b) => {
           try {
-            await rawUnary(open.grpc, `/tilelog.v1.LogService/${m}`, Buffer.from(b), { deadlineMs: 5000 });
+            await rawUnary(open.grpc, `/tilelog.v1.LogService/${m}`, Buffer.from(b), { deadlineMs: 15_000 });
           } catch (err) {
             const code = (err as grpc.ServiceError).code;
             if (code === grpc.status.INTERNAL || code === grpc.status.UNKNOWN || code === grpc.status.DEADLINE_EXCEEDED) bad.push(`${m} ${Buffer.from(b).toString('hex').slice(0, 80)}: ${(err as Error).message}`);
