@@ -336,6 +336,25 @@ describe('gRPC with random bytes', () => {
   });
 });
 
+describe('requests the HTTP parser rejects', () => {
+  test('bad method, bad header, headers too large, CONNECT: a JSON error body, not a bare reply or a dropped connection', { timeout: 30_000 }, async () => {
+    const port = Number(new URL(open.baseUrl).port);
+    const cases: [string, number, string][] = [
+      ['FOO / HTTP/1.1\r\nhost: x\r\n\r\n', 400, 'MALFORMED'],
+      ['GET / HTTP/1.1\r\nhost: x\r\nbad header\r\n\r\n', 400, 'MALFORMED'],
+      ['GET /checkpoint HTTP/1.1\r\nhost: x\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\n', 400, 'MALFORMED'],
+      [`GET / HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`, 413, 'TOO_LARGE'],
+      ['CONNECT example.com:443 HTTP/1.1\r\nhost: example.com:443\r\n\r\n', 405, 'METHOD_NOT_ALLOWED'],
+    ];
+    for (const [head, status, code] of cases) {
+      const r = await rawRequest(port, head, Buffer.alloc(0), { timeoutMs: 5000 });
+      assert.equal(r.status, status, `${head.slice(0, 60)}: ${r.head}`);
+      assert.equal(errorCode(r.body), code, `${head.slice(0, 60)}: ${r.body.toString()}`);
+    }
+    await assertHealthy(open);
+  });
+});
+
 describe('slow and oversized bodies', () => {
   test('a body sent at 1 byte/s is cut off with 408 (JSON error body) within --request-timeout', { timeout: 30_000 }, async () => {
     const port = Number(new URL(open.baseUrl).port);
