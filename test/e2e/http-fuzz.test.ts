@@ -8,7 +8,7 @@
  *  - random bytes to every gRPC method and to the gRPC port: never INTERNAL/UNKNOWN, the server stays up;
  *  - a body sent at 1 byte/s is cut off with 408 (JSON) within --request-timeout;
  *  - oversized bodies (plain, chunked, gzip bomb) get 413 and the server's RSS stays bounded.
- * The random schedule is seeded (E2E_SEED replays one). FUZZ_SECONDS bounds the fuzzing time (default 14).
+ * The random schedule is seeded (E2E_SEED replays one). FUZZ_SECONDS bounds the fuzzing time (default 10; 120 with TILELOG_LONG=1).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -28,7 +28,7 @@ import { newKey, signToken, writeJwksFile, type TestKey } from '../support/jwt.j
 after(cleanupAll);
 
 const SEED = Number(process.env['E2E_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
-const FUZZ_MS = Number(process.env['FUZZ_SECONDS'] ?? (process.env['TILELOG_LONG'] === '1' ? 120 : 14)) * 1000;
+const FUZZ_MS = Number(process.env['FUZZ_SECONDS'] ?? (process.env['TILELOG_LONG'] === '1' ? 120 : 10)) * 1000;
 const REQUEST_TIMEOUT_MS = 3000;
 const MAX_BODY = 4 * 1024 * 1024;
 const ISSUER = 'https://issuer.fuzz';
