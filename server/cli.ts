@@ -85,6 +85,7 @@ withConfigFile(program.command('serve'))
   .option('--batch-delay <duration>', 'commit at most this long after the first pooled entry', wrap(parseDuration), 10)
   .option('--max-pending <n>', 'entries that may wait to be sequenced before writes get 503', wrap(parsePositiveInt), 100_000)
   .option('--max-body <size>', 'largest request body after decompression', wrap(parseBytes), 64 * 1024 * 1024)
+  .option('--request-timeout <duration>', 'a request whose body has not arrived within this long gets 408', wrap(parseDuration), 30_000)
   .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'))
   .option('--public-url <url>', 'public base URL of the log, for the Sigstore trusted root (default: https://<origin>)', wrap(httpUrl))
   .option('--leveldb-open-files <n>', 'LevelDB table files kept open and memory-mapped (bounds file-backed RSS, ~2 MiB each)', wrap(parsePositiveInt), 256)
@@ -120,6 +121,7 @@ withConfigFile(program.command('serve'))
       batchDelayMs: o['batchDelay'] as number,
       maxPending: o['maxPending'] as number,
       maxBodyBytes: o['maxBody'] as number,
+      requestTimeoutMs: o['requestTimeout'] as number,
       logLevel: o['logLevel'] as string,
       leveldbOpenFiles: o['leveldbOpenFiles'] as number,
       publicUrl: o['publicUrl'] as string | undefined,

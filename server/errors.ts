@@ -40,9 +40,11 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorMapping>> = {
   OUT_OF_RANGE: { http: 404, grpc: GrpcStatus.OUT_OF_RANGE, retryable: false },
   METHOD_NOT_ALLOWED: { http: 405, grpc: GrpcStatus.UNIMPLEMENTED, retryable: false },
   TOO_LARGE: { http: 413, grpc: GrpcStatus.INVALID_ARGUMENT, retryable: false },
+  REQUEST_TIMEOUT: { http: 408, grpc: GrpcStatus.DEADLINE_EXCEEDED, retryable: true },
   UNSUPPORTED_MEDIA_TYPE: { http: 415, grpc: GrpcStatus.INVALID_ARGUMENT, retryable: false },
   NOT_ACCEPTABLE: { http: 406, grpc: GrpcStatus.INVALID_ARGUMENT, retryable: false },
   PUSHBACK: { http: 503, grpc: GrpcStatus.UNAVAILABLE, retryable: true },
+  UNAVAILABLE: { http: 503, grpc: GrpcStatus.UNAVAILABLE, retryable: true },
   RATE_LIMITED: { http: 429, grpc: GrpcStatus.RESOURCE_EXHAUSTED, retryable: true },
   UNAUTHENTICATED: { http: 401, grpc: GrpcStatus.UNAUTHENTICATED, retryable: false },
   PERMISSION_DENIED: { http: 403, grpc: GrpcStatus.PERMISSION_DENIED, retryable: false },
@@ -51,9 +53,26 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorMapping>> = {
   INTERNAL: { http: 500, grpc: GrpcStatus.INTERNAL, retryable: true },
 };
 
-/** Normalises any thrown value into a TlogError (unknown errors become INTERNAL, their message hidden). */
+/** System and LevelDB error codes of a storage that cannot write now but may later (full disk, I/O error). */
+const STORAGE_UNAVAILABLE_CODES = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'EMFILE', 'ENFILE', 'LEVEL_IO_ERROR', 'LEVEL_DATABASE_NOT_OPEN']);
+
+/** True if `err` (or its cause) is a storage I/O failure that may clear: a full disk, an I/O error, a closed database. */
+export function isStorageUnavailable(err: unknown): boolean {
+  for (let e = err, depth = 0; e !== undefined && e !== null && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && STORAGE_UNAVAILABLE_CODES.has(code)) return true;
+    if (/No space left on device|Disk quota exceeded/.test(String((e as { message?: unknown }).message ?? ''))) return true;
+  }
+  return false;
+}
+
+/**
+ * Normalises any thrown value into a TlogError: storage I/O failures (full disk …) become UNAVAILABLE (503, retry),
+ * other unknown errors INTERNAL, their message hidden.
+ */
 export function toTlogError(err: unknown): TlogError {
   if (err instanceof TlogError) return err;
+  if (isStorageUnavailable(err)) return new TlogError('UNAVAILABLE', 'storage is unavailable (disk full or I/O error); retry later', { cause: err, retryAfter: 5 });
   return new TlogError('INTERNAL', 'internal error', { cause: err });
 }
 

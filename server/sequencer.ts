@@ -17,6 +17,13 @@ import { checkEntrySize } from './core/entry-bundle.js';
 import { EMPTY_EDGE, edgeFromTiles, edgeRoot, edgeTiles, integrate, type TreeEdge } from './core/edge.js';
 import { bytesEqual, encodeHex } from './core/strict.js';
 import type { LogStorage, TreeState } from './storage/storage.js';
+import { isStorageUnavailable } from './errors.js';
+
+/** The error of a write refused while storage is unavailable (full disk, I/O error): 503, retry later. */
+function unavailableError(cause: unknown): TlogError {
+  if (cause instanceof TlogError && cause.code === 'UNAVAILABLE') return cause;
+  return new TlogError('UNAVAILABLE', 'storage is unavailable (disk full or I/O error); retry later', { cause, retryAfter: 5 });
+}
 
 /** Tuning of the pool and the batches. */
 export interface SequencerOptions {
@@ -81,6 +88,8 @@ export class Sequencer {
   private flushing: Promise<void> | undefined;
   private draining = false;
   private fatal: unknown;
+  /** A commit failed and the state could not be re-read yet (storage unavailable): re-read before sequencing. */
+  private stale: unknown;
 
   private constructor(
     private readonly storage: LogStorage,
@@ -112,9 +121,9 @@ export class Sequencer {
     return this.pooled;
   }
 
-  /** False once the sequencer has failed for good (storage broken) or is draining. */
+  /** False once the sequencer has failed for good (storage inconsistent), while storage is unavailable, or draining. */
   get healthy(): boolean {
-    return this.fatal === undefined && !this.draining;
+    return this.fatal === undefined && this.stale === undefined && !this.draining;
   }
 
   /**
@@ -191,6 +200,15 @@ export class Sequencer {
   private async flush(): Promise<void> {
     const batch = this.takeBatch();
     if (batch.length === 0) return;
+    if (this.stale !== undefined) {
+      // A failed commit left the state unknown and storage was unavailable since: re-read it first, or refuse.
+      await this.reload();
+      if (this.stale !== undefined || this.fatal !== undefined) {
+        const e = this.fatal !== undefined ? new TlogError('INTERNAL', 'the log cannot write: storage failed', { cause: this.fatal }) : unavailableError(this.stale);
+        for (const r of batch) r.reject(e);
+        return;
+      }
+    }
     try {
       // Step 1: find duplicates, among the batch itself and in the log (read-only; nothing durable yet).
       const firstSeen = new Map<string, number>(); // leaf hash (latin1) → position in `unique`
@@ -260,21 +278,29 @@ export class Sequencer {
     } catch (err) {
       // The commit failed: storage may or may not hold the batch. Nobody was acknowledged; re-read the truth
       // before sequencing anything else, so that no index is ever handed out twice.
-      const e = err instanceof TlogError ? err : new TlogError('INTERNAL', 'the entries could not be stored; retry', { cause: err, retryAfter: 1 });
+      const e = err instanceof TlogError ? err : isStorageUnavailable(err) ? unavailableError(err) : new TlogError('INTERNAL', 'the entries could not be stored; retry', { cause: err, retryAfter: 1 });
       this.hooks.commitFailed?.(err);
       await this.reload();
       for (const r of batch) r.reject(e);
     }
   }
 
-  /** Re-reads tree and edge from storage after a failed commit; on failure the sequencer stops for good. */
+  /**
+   * Re-reads tree and edge from storage after a failed commit. If storage is unavailable (full disk …) the state
+   * stays stale and the next batch tries again; if what it reads is inconsistent, the sequencer stops for good.
+   */
   private async reload(): Promise<void> {
     try {
       const { tree, edge } = await loadTree(this.storage);
       if (tree.treeSize < this.tree_.treeSize) throw new Error(`storage went back from size ${this.tree_.treeSize} to ${tree.treeSize}`);
       this.tree_ = tree;
       this.edge_ = edge;
+      this.stale = undefined;
     } catch (err) {
+      if (isStorageUnavailable(err) || (err instanceof TlogError && err.code === 'UNAVAILABLE')) {
+        this.stale = err;
+        return;
+      }
       this.fatal = err;
       const e = new TlogError('INTERNAL', 'the log cannot write: storage failed', { cause: err });
       for (const r of this.pool) r.reject(e);

@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { formatAddress, listenOn, parseListenAddress } from './config.js';
 import { createHttpHandler } from './http/app.js';
+import { onClientError, onConnect, withRequestTimeout } from './http/request-timeout.js';
 import { loadKey, loadOrCreateKey } from './key-file.js';
 import { Log } from './log.js';
 import { createLogger } from './logger.js';
@@ -39,6 +40,8 @@ export interface ServeOptions {
   readonly batchDelayMs: number;
   readonly maxPending: number;
   readonly maxBodyBytes: number;
+  /** A request whose body has not arrived within this many ms gets 408 (server/http/request-timeout.ts). */
+  readonly requestTimeoutMs?: number;
   readonly logLevel: string;
   /** LevelDB table files kept open (memory-mapped). */
   readonly leveldbOpenFiles: number;
@@ -92,7 +95,7 @@ export async function serve(o: ServeOptions): Promise<void> {
       },
       commitFailed: (err) => {
         metrics.commitFailures.inc();
-        logger.error({ err }, 'storage commit failed');
+        logger.error({ err }, `storage commit failed: ${err instanceof Error ? err.message : String(err)}`);
       },
     },
   });
@@ -100,8 +103,18 @@ export async function serve(o: ServeOptions): Promise<void> {
   const ingest = new Ingest(log, o.rateLimit === undefined ? undefined : new SubjectRateLimiter(o.rateLimit), metrics);
   const handler = createHttpHandler(log, { metrics, logger, auth, ingest }, {
     ...(o.publicUrl !== undefined ? { publicUrl: o.publicUrl } : {}), maxBodyBytes: o.maxBodyBytes, maxCheckpointAgeMs: Math.max(5000, 5 * o.checkpointIntervalMs) });
-  const server: Server = createServer(handler);
+  const requestTimeoutMs = o.requestTimeoutMs ?? 30_000;
+  // Node's own timeouts as a backstop (checked every second): headers must arrive within the request timeout too.
+  const server: Server = createServer(
+    { requestTimeout: requestTimeoutMs + 5000, headersTimeout: Math.min(60_000, requestTimeoutMs), connectionsCheckingInterval: 1000 },
+    withRequestTimeout(handler, requestTimeoutMs, (req) => {
+      metrics.recordError('REQUEST_TIMEOUT');
+      logger.warn({ method: req.method, url: req.url?.slice(0, 200), timeoutMs: requestTimeoutMs }, 'request body not received in time: 408');
+    }),
+  );
   server.keepAliveTimeout = 65_000;
+  server.on('clientError', onClientError);
+  server.on('connect', onConnect);
   const httpAddress = await listenOn(server, listen);
   let grpcServer: GrpcServer | undefined;
   if (o.grpc !== undefined) {

@@ -14,9 +14,11 @@ export type ErrorCode =
   | 'OUT_OF_RANGE' // an index or size beyond the tree
   | 'METHOD_NOT_ALLOWED'
   | 'TOO_LARGE' // an entry over 65,535 bytes, or a body over the request limit
+  | 'REQUEST_TIMEOUT' // the request body did not arrive within the request timeout
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'NOT_ACCEPTABLE'
   | 'PUSHBACK' // the pool is full or the log is draining: retry later
+  | 'UNAVAILABLE' // storage cannot write right now (disk full, I/O error): retry later
   | 'RATE_LIMITED' // a submitter is over its quota
   | 'UNAUTHENTICATED'
   | 'PERMISSION_DENIED'

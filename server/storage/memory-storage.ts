@@ -14,6 +14,17 @@ export class MemoryStorage implements LogStorage {
   tree: TreeState | undefined;
   checkpoint: string | undefined;
   private faults: Fault[] = [];
+  /**
+   * A lasting outage until set back to undefined: `writes` makes every write fail as on a full disk (ENOSPC),
+   * `all` makes reads fail too (an unreachable device).
+   */
+  down: 'writes' | 'all' | undefined;
+
+  private check(write: boolean): void {
+    if (this.down === 'all' || (write && this.down === 'writes')) {
+      throw Object.assign(new Error('injected fault: No space left on device'), { code: 'ENOSPC' });
+    }
+  }
 
   /** Makes the next `op` fail (once). */
   failNext(f: Fault): void {
@@ -30,15 +41,19 @@ export class MemoryStorage implements LogStorage {
   }
 
   async readTree(): Promise<TreeState | undefined> {
+    this.check(false);
     return this.tree;
   }
   async readTiles(tiles: readonly TileRef[]): Promise<(Uint8Array | undefined)[]> {
+    this.check(false);
     return tiles.map((t) => this.tiles.get(MemoryStorage.key(t)));
   }
   async lookupLeafHashes(leafHashes: readonly Uint8Array[]): Promise<(bigint | undefined)[]> {
+    this.check(false);
     return leafHashes.map((h) => this.leaves.get(encodeHex(h)));
   }
   async commit(c: Commit): Promise<void> {
+    this.check(true);
     const f = this.fault('commit');
     if (f?.mode === 'lost') throw new Error('injected fault: commit lost');
     for (const t of c.tiles) this.tiles.set(MemoryStorage.key(t.tile), t.data);
@@ -47,9 +62,11 @@ export class MemoryStorage implements LogStorage {
     if (f?.mode === 'persisted') throw new Error('injected fault: commit persisted but reported failed');
   }
   async readCheckpoint(): Promise<string | undefined> {
+    this.check(false);
     return this.checkpoint;
   }
   async writeCheckpoint(checkpoint: string): Promise<void> {
+    this.check(true);
     const f = this.fault('writeCheckpoint');
     if (f?.mode === 'lost') throw new Error('injected fault: checkpoint lost');
     this.checkpoint = checkpoint;

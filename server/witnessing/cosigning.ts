@@ -207,11 +207,12 @@ export class Cosigning {
   /** Writes the sizes atomically (temp file, fsync, rename, fsync of the directory). */
   private saveSizes(): void {
     if (!this.dirty) return;
-    this.dirty = false;
     const obj: Record<string, string> = {};
     for (const [k, v] of this.sizes) obj[k] = v.toString();
     const data = `${JSON.stringify(obj, null, 1)}\n`;
     writeFileDurably(this.o.statePath, data, 0o644);
+    // Only now: a failed save (full disk) is retried with the next checkpoint instead of being forgotten.
+    this.dirty = false;
   }
 }
 

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -55,6 +55,22 @@ function cosigning(policy: WitnessPolicy, statePath: string, failOpen = false, t
 }
 
 describe('Cosigning (add-checkpoint client)', () => {
+  test('a failed save of the sizes (full disk, missing directory) is retried with the next checkpoint', async () => {
+    // Finding (issue #9 storage faults): the sizes were marked saved before the write, so a failed save was lost.
+    const w = await Witness.open({ dir: newDir(), cosigner: cosigners[0]!, logs: [{ origin: ORIGIN, vkeys: [logSigner.vkey] }] });
+    cleanups.push(() => w.close());
+    const handler = createWitnessHandler(w, { prefix: '/w' });
+    const url = `${await serve((req, res) => handler(req, res))}/w`;
+    const policy = thresholdPolicy([{ name: 'w1', vkey: cosigners[0]!.vkey, verifier: newCosignatureVerifier(cosigners[0]!.vkey), url }], 1);
+    const dir = join(newDir(), 'not-yet');
+    const state = join(dir, 'sizes.json');
+    const c = cosigning(policy, state);
+    await assert.rejects(c.cosign(note(5), treeState(5), proofFn), /ENOENT/);
+    mkdirSync(dir);
+    assert.ok((await c.cosign(note(5), treeState(5), proofFn)) !== undefined);
+    assert.deepEqual(JSON.parse(readFileSync(state, 'utf8')), { [cosigners[0]!.vkey]: '5' });
+  });
+
   test('asks a real witness, handles 409 when its hint is lost, and persists the sizes', async () => {
     const statuses: number[] = [];
     const w = await Witness.open({ dir: newDir(), cosigner: cosigners[0]!, logs: [{ origin: ORIGIN, vkeys: [logSigner.vkey] }] });
