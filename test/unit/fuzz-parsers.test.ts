@@ -20,7 +20,7 @@ import { newCosignatureVerifier, newCosigner } from '../../server/core/cosignatu
 import { newEd25519Signer, newVerifier, parseKeyString } from '../../server/core/keys.js';
 import { formatTlogProof, parseTlogProof } from '../../server/core/tlog-proof.js';
 import { formatAddCheckpointRequest, parseAddCheckpointRequest, parseTreeSizeBody } from '../../server/core/witness-protocol.js';
-import { parsePolicy } from '../../server/core/policy.js';
+import { parseTlogPolicy as parsePolicy } from '../../server/core/policy.js';
 import { parseTlogPolicy } from '../../clients/tlog/policy.js';
 import { verifyCheckpoint } from '../../clients/tlog/checkpoint-verifier.js';
 import { verifyTlogProof } from '../../clients/tlog/tlog-proof.js';

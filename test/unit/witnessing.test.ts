@@ -61,7 +61,7 @@ describe('Cosigning (add-checkpoint client)', () => {
     cleanups.push(() => w.close());
     const handler = createWitnessHandler(w, { prefix: '/w' });
     const url = `${await serve((req, res) => handler(req, res))}/w`;
-    const policy = thresholdPolicy([{ name: 'w1', vkey: cosigners[0]!.vkey, verifier: newCosignatureVerifier(cosigners[0]!.vkey), url }], 1);
+    const policy = thresholdPolicy([{ name: 'w1', vkey: cosigners[0]!.vkey, url }], 1);
     const dir = join(newDir(), 'not-yet');
     const state = join(dir, 'sizes.json');
     const c = cosigning(policy, state);
