@@ -15,6 +15,7 @@ import type { AuthConfig } from './auth.js';
 import { checkpointCommand } from './commands/checkpoint.js';
 import { proofCommand } from './commands/proof.js';
 import { verifyCommand } from './commands/verify.js';
+import { auditCommand } from './commands/audit.js';
 
 function wrap<T>(parse: (s: string) => T): (s: string) => T {
   return (s) => {
@@ -143,6 +144,7 @@ program
 program.addCommand(checkpointCommand());
 program.addCommand(proofCommand());
 program.addCommand(verifyCommand());
+program.addCommand(auditCommand());
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`tilelog: ${(err as Error).message}\n`);
