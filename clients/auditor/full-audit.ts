@@ -20,6 +20,8 @@ export interface FullAuditOptions {
   readonly from: bigint;
   /** Bundles verified concurrently per batch (default 64). */
   readonly batchBundles?: number;
+  /** Batches in flight at once (default 3). */
+  readonly pipelineDepth?: number;
   /** Called after each batch with the number of leading entries verified so far. */
   readonly onProgress?: (entries: bigint) => Promise<void> | void;
   /** Stops between batches when aborted (the progress reported so far stays valid). */
@@ -32,17 +34,34 @@ export async function fullAudit(o: FullAuditOptions): Promise<bigint> {
   const W = BigInt(TILE_WIDTH);
   const bundles = (N + W - 1n) / W;
   const k = BigInt(Math.max(1, o.batchBundles ?? 64));
-  for (let b = (o.from < N ? o.from : N) / W; b < bundles; b += k) {
-    if (o.signal?.aborted === true) break;
-    const end = b + k < bundles ? b + k : bundles;
+  const depth = Math.max(1, o.pipelineDepth ?? 3);
+  const verifyBatch = async (b: bigint, end: bigint): Promise<void> => {
     const refs: TileRef[] = [];
     for (let i = b; i < end; i++) refs.push({ kind: 'hash', level: 0, index: i, width: tileWidth(0, i, N) });
     // One read authenticates the batch's level-0 tiles together (their parents fetched and checked once); the
     // verifiedEntries calls below then find them in the reader's cache.
     await o.builder.reader.read(refs);
     await Promise.all(refs.map((t) => o.builder.verifiedEntries(o.fetcher, t.index)));
-    const done = end * W < N ? end * W : N;
-    await o.onProgress?.(done);
+  };
+  // Up to `depth` batches in flight; progress is reported in order, so it only ever covers verified entries.
+  const inFlight: { end: bigint; done: Promise<void> }[] = [];
+  let b = (o.from < N ? o.from : N) / W;
+  try {
+    while (b < bundles || inFlight.length > 0) {
+      while (b < bundles && inFlight.length < depth && o.signal?.aborted !== true) {
+        const end = b + k < bundles ? b + k : bundles;
+        const done = verifyBatch(b, end);
+        done.catch(() => undefined); // awaited below, in order
+        inFlight.push({ end, done });
+        b = end;
+      }
+      const first = inFlight.shift();
+      if (first === undefined) break;
+      await first.done;
+      await o.onProgress?.(first.end * W < N ? first.end * W : N);
+    }
+  } finally {
+    await Promise.allSettled(inFlight.map((f) => f.done));
   }
   return N;
 }
