@@ -16,6 +16,8 @@ import { checkpointCommand } from './commands/checkpoint.js';
 import { proofCommand } from './commands/proof.js';
 import { verifyCommand } from './commands/verify.js';
 import { auditCommand } from './commands/audit.js';
+import { witnessCommand } from './commands/witness.js';
+import { witnessingConfig } from './witnessing/config.js';
 
 function wrap<T>(parse: (s: string) => T): (s: string) => T {
   return (s) => {
@@ -77,8 +79,14 @@ program
   .option('--read-scope <scope>', 'scope that grants reading entries', 'tilelog:read')
   .option('--rate-limit <entries/s>', 'per-subject write limit in entries per second', wrap(parsePositiveInt))
   .option('--rate-burst <entries>', 'per-subject burst (at least the largest batch; default: max(rate, 10000))', wrap(parsePositiveInt))
+  .option('--witness <name=url=vkey>', 'a tlog-witness to ask for cosignatures: NAME=SUBMISSION_URL=COSIGNER_VKEY (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+  .option('--witness-quorum <k>', 'publish only checkpoints cosigned by at least k of the --witness witnesses (default: all)', wrap(parsePositiveInt))
+  .option('--witness-policy <file>', 'C2SP tlog-policy file (witness lines with URLs, groups, quorum) instead of --witness flags')
+  .option('--witness-fail-open', 'publish checkpoints even when the witness policy is not met (warning + metric)')
+  .option('--witness-timeout <duration>', 'deadline for each witness per checkpoint', wrap(parseDuration), 2000)
   .action(async (o: Record<string, unknown>) => {
     await serve({
+      witnessing: witnessingConfig(o as Parameters<typeof witnessingConfig>[0]),
       data: o['data'] as string,
       origin: o['origin'] as string | undefined,
       key: o['key'] as string | undefined,
@@ -145,6 +153,7 @@ program.addCommand(checkpointCommand());
 program.addCommand(proofCommand());
 program.addCommand(verifyCommand());
 program.addCommand(auditCommand());
+program.addCommand(witnessCommand());
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`tilelog: ${(err as Error).message}\n`);

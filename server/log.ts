@@ -16,7 +16,7 @@ import { newVerifier, type Ed25519NoteSigner } from './core/keys.js';
 import { bytesEqual } from './core/strict.js';
 import { levelCount, tileWidth, TILE_WIDTH, tilePath, type TileRef } from './core/tile.js';
 import { consistencyProof, inclusionProof, inclusionProofs, treeHash, type TileReader } from './core/tile-proof.js';
-import { Publisher, type Published } from './publisher.js';
+import { Publisher, type CheckpointCosigner, type Published } from './publisher.js';
 import { Sequencer, type AddResult, type SequencerHooks, type SequencerOptions } from './sequencer.js';
 import type { LogStorage, TreeState } from './storage/storage.js';
 
@@ -32,6 +32,11 @@ export interface LogOptions {
   readonly onError?: (err: unknown) => void;
   /** Bytes of full tiles and bundles kept in memory (they are immutable). */
   readonly tileCacheBytes?: number;
+  /**
+   * Asks witnesses to cosign each signed checkpoint before it is published (server/witnessing/). It gets the
+   * consistency proof from a witness's size to the checkpoint's size from this log's tiles.
+   */
+  readonly witnessing?: (note: string, tree: TreeState, consistencyProof: (oldSize: bigint, newSize: bigint) => Promise<Hash[]>) => Promise<string | undefined>;
 }
 
 /** An inclusion proof against a tree size, with the checkpoint when that size is the published one. */
@@ -88,8 +93,12 @@ export class Log {
       }
       published = { checkpoint: stored, treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash, publishedAt: o.now?.() ?? Date.now() };
     }
-    const publisher = new Publisher(o.storage, o.origin, o.signer, () => sequencer.tree, published, o.checkpointIntervalMs, o.now, o.onError);
-    const log = new Log(o.origin, o.signer.vkey, o.storage, sequencer, publisher, o.tileCacheBytes ?? 32 * 1024 * 1024);
+    let log: Log | undefined;
+    const witnessing = o.witnessing;
+    const cosign: CheckpointCosigner | undefined =
+      witnessing === undefined ? undefined : (note, tree) => witnessing(note, tree, (oldSize, newSize) => consistencyProof(oldSize, newSize, (log as Log).tileReader()));
+    const publisher = new Publisher(o.storage, o.origin, o.signer, () => sequencer.tree, published, o.checkpointIntervalMs, o.now, o.onError, cosign);
+    log = new Log(o.origin, o.signer.vkey, o.storage, sequencer, publisher, o.tileCacheBytes ?? 32 * 1024 * 1024);
     await publisher.start();
     return log;
   }

@@ -4,6 +4,8 @@
  *
  * Every `intervalMs` (and on demand), if the integrated tree has grown past the published one, the publisher signs
  * a checkpoint for it, stores it durably, and only then serves it and wakes whoever waits for publication.
+ * With witnesses configured, the signed checkpoint first goes to the {@link CheckpointCosigner}: it is published
+ * with the cosignatures it gathered, or withheld (the previous checkpoint stays served) when the policy is not met.
  *
  * Why no two signed checkpoints can be inconsistent, crashes included: a checkpoint is only ever signed for a tree
  * that the sequencer has durably committed, and committed trees only grow by appending (storage contract), so
@@ -14,6 +16,13 @@ import { formatCheckpoint } from './core/checkpoint.js';
 import type { Hash } from './core/hash.js';
 import { signNote, type NoteSigner } from './core/note.js';
 import type { LogStorage, TreeState } from './storage/storage.js';
+
+/**
+ * Collects witness cosignatures for a freshly signed checkpoint (c2sp.org/tlog-witness, server/witnessing/).
+ * Returns the note with the cosignature lines appended when it may be published (policy met, or fail-open), or
+ * undefined to withhold publication (policy not met). `tree` is the durably committed tree the note describes.
+ */
+export type CheckpointCosigner = (note: string, tree: TreeState) => Promise<string | undefined>;
 
 /** A published checkpoint. */
 export interface Published {
@@ -46,6 +55,7 @@ export class Publisher {
     private readonly intervalMs: number,
     private readonly now: () => number = Date.now,
     private readonly onError: (err: unknown) => void = () => {},
+    private readonly cosign: CheckpointCosigner | undefined = undefined,
   ) {}
 
   /** The latest published checkpoint (undefined only before the first publication). */
@@ -112,7 +122,16 @@ export class Publisher {
     const current = this.published_;
     if (current !== undefined && current.treeSize >= tree.treeSize) return current;
     const text = formatCheckpoint({ origin: this.origin, treeSize: tree.treeSize, rootHash: tree.rootHash, extensions: [] });
-    const checkpoint = signNote(text, [this.signer]);
+    let checkpoint = signNote(text, [this.signer]);
+    if (this.cosign !== undefined) {
+      // WITNESSING: the witnesses see the checkpoint before it is stored; that is safe because it describes a
+      // durably committed tree (see above), so whatever the log signs next is consistent with it.
+      const cosigned = await this.cosign(checkpoint, tree);
+      if (cosigned !== undefined) checkpoint = cosigned;
+      else if (current !== undefined) return current; // policy not met: keep serving the previous checkpoint
+      else if (tree.treeSize !== 0n) throw new Error('witness policy not met: no checkpoint can be published yet');
+      // else: the first checkpoint of an empty tree commits to nothing; publish it uncosigned.
+    }
     // DURABILITY POINT: the checkpoint is stored (fsynced) before it is served or returned to anyone. A crash
     // before this line: the checkpoint was never seen; after: it is reloaded on start and served again.
     await this.storage.writeCheckpoint(checkpoint);

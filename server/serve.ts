@@ -17,6 +17,9 @@ import { Authenticator, type AuthConfig } from './auth.js';
 import { startGrpcServer, type GrpcServer } from './grpc/log-service.js';
 import { Ingest } from './ingest.js';
 import { SubjectRateLimiter, type RateLimitConfig } from './rate-limit.js';
+import { Cosigning } from './witnessing/cosigning.js';
+import type { WitnessingConfig } from './witnessing/config.js';
+import { bytesEqual } from './core/strict.js';
 
 export interface ServeOptions {
   readonly data: string;
@@ -39,6 +42,8 @@ export interface ServeOptions {
   readonly leveldbOpenFiles: number;
   /** Public base URL of the log (for the Sigstore trusted root). */
   readonly publicUrl: string | undefined;
+  /** Witnesses to ask for cosignatures before publishing (c2sp.org/tlog-witness); none when undefined. */
+  readonly witnessing?: WitnessingConfig | undefined;
 }
 
 /** The origin used when neither --origin nor an existing key names one. */
@@ -52,6 +57,14 @@ export async function serve(o: ServeOptions): Promise<void> {
   const { signer, created } = loadOrCreateKey(o.key ?? join(o.data, 'log.key'), o.origin, DEFAULT_ORIGIN);
   const origin = signer.name;
   const metrics = new Metrics();
+  let cosigning: Cosigning | undefined;
+  if (o.witnessing !== undefined) {
+    const { policy } = o.witnessing;
+    if (policy.logs.length > 0 && !policy.logs.some((l) => bytesEqual(l.verifier.publicKey, signer.publicKey))) {
+      throw new Error('the witness policy lists logs, but not this log\'s key');
+    }
+    cosigning = new Cosigning({ ...o.witnessing, statePath: join(o.data, 'witness-sizes.json'), registry: metrics.registry, logger });
+  }
   const storage = await LevelStorage.open(join(o.data, 'leveldb'), { maxOpenFiles: o.leveldbOpenFiles });
   const log = await Log.open({
     storage,
@@ -59,6 +72,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     origin,
     sequencer: { batchSize: o.batchSize, batchDelayMs: o.batchDelayMs, maxPending: o.maxPending },
     checkpointIntervalMs: o.checkpointIntervalMs,
+    ...(cosigning !== undefined ? { witnessing: (note, tree, proof) => (cosigning as Cosigning).cosign(note, tree, proof) } : {}),
     onError: (err) => logger.error({ err }, 'publishing a checkpoint failed'),
     hooks: {
       committed: (_tree, appended, _dup, batch) => {
@@ -95,6 +109,8 @@ export async function serve(o: ServeOptions): Promise<void> {
     grpcServer = await startGrpcServer({ log, ingest, auth, metrics, logger }, { maxMessageBytes: o.maxBodyBytes, maxInFlightBatches: 16 }, g.host, g.port);
   }
   logger.info({ http: formatAddress(addr.address, addr.port), ...(grpcServer !== undefined && o.grpc !== undefined ? { grpc: formatAddress(parseListenAddress(o.grpc).host, grpcServer.port) } : {}), auth: auth.enabled, origin, vkey: log.vkey, treeSize: log.tree.treeSize.toString(), keyCreated: created }, 'listening');
+
+  cosigning?.startLogging();
 
   await new Promise<void>((resolve) => {
     let stopping = false;
