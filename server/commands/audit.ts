@@ -16,6 +16,7 @@ import { formatAddress, parseDuration, parseListenAddress } from '../config.js';
 import { createLogger } from '../logger.js';
 import { newVerifier } from '../core/keys.js';
 import { readText, usageExit } from './common.js';
+import { openAuditWitness } from './audit-witness.js';
 
 const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
 
@@ -32,6 +33,7 @@ interface AuditCliOptions {
   http?: string;
   alarmWebhook?: string;
   logLevel: string;
+  witnessKey?: string;
 }
 
 /** Parses the options into what the auditor needs; throws (→ exit 2) on anything wrong. */
@@ -81,6 +83,12 @@ async function runAudit(o: AuditCliOptions): Promise<void> {
   }
   const logger = createLogger(o.logLevel);
   const bars = o.full === true ? progressBars() : undefined;
+  if (o.witnessKey !== undefined && o.http === undefined) {
+    process.stderr.write('tilelog audit: --witness-key needs --http (the witness endpoints are served there)\n');
+    process.exitCode = EXIT_ERROR;
+    return;
+  }
+  const witness = o.witnessKey === undefined ? undefined : await openAuditWitness(o.witnessKey, o.state, resolved.logs, logger);
   const auditor = await Auditor.open({
     logs: resolved.logs,
     peers: resolved.peers,
@@ -92,18 +100,19 @@ async function runAudit(o: AuditCliOptions): Promise<void> {
     timeoutMs: resolved.timeoutMs,
     logger,
     ...(bars !== undefined ? { onFullProgress: bars.update } : {}),
+    ...(witness !== undefined ? { onVerified: witness.onVerified } : {}),
   });
   let server: Server | undefined;
   if (o.http !== undefined) {
     const listen = parseListenAddress(o.http);
-    server = createServer(createAuditHandler(auditor, { logger }));
+    server = createServer(createAuditHandler(auditor, { logger, ...(witness !== undefined ? { cosigned: witness.cosigned, extra: witness.handler } : {}) }));
     const s = server;
     await new Promise<void>((resolve, reject) => {
       s.once('error', reject);
       s.listen(listen.port, listen.host, () => resolve());
     });
     const addr = s.address() as AddressInfo;
-    logger.info({ http: formatAddress(addr.address, addr.port), origins: resolved.logs.map((l) => l.origin), peers: auditor.peers }, 'listening');
+    logger.info({ http: formatAddress(addr.address, addr.port), origins: resolved.logs.map((l) => l.origin), peers: auditor.peers, ...(witness !== undefined ? { witness: witness.witness.cosigner.name, witnessVkey: witness.witness.vkey } : {}) }, 'listening');
   }
   const ac = new AbortController();
   const stop = (signal: string) => {
@@ -124,6 +133,7 @@ async function runAudit(o: AuditCliOptions): Promise<void> {
       await closed;
     }
     await auditor.close();
+    await witness?.witness.close();
   }
   logger.info({ alarms: auditor.alarms.raised, errors: auditor.errors }, 'stopped');
 }
@@ -172,7 +182,8 @@ export function auditCommand(): Command {
     .option('--once', 'one round over every log and peer, then exit (0 ok, 3 alarm, 2 error)')
     .option('--http <host:port>', 'serve /metrics, /healthz, the gossip endpoints (port 0 = any free port)')
     .option('--alarm-webhook <url>', 'POST every evidence document here')
-    .option('--log-level <level>', 'log level (fatal, error, warn, info, debug)', 'info');
+    .option('--log-level <level>', 'log level (fatal, error, warn, info, debug)', 'info')
+    .option('--witness-key <file>', 'also act as a C2SP tlog-witness with this key (Go note signer key file; created if missing): POST /add-checkpoint on --http, cosigns every verified checkpoint');
   usageExit(cmd);
   cmd.addCommand(verifyEvidenceCommand());
   return cmd.action(async (o: AuditCliOptions) => {
