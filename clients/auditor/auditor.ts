@@ -12,6 +12,7 @@ import { FetchError, TlogError, type TileFetcherOptions } from '../tlog/index.js
 import { parseCheckpoint } from '../../server/core/checkpoint.js';
 import { parseNote } from '../../server/core/note.js';
 import { AlarmSink } from './alarms.js';
+import { keepAliveFetch } from './keep-alive-fetch.js';
 import type { LogConfig } from './config.js';
 import { originPathHash, peerBase, pullFrom, pushTo } from './gossip.js';
 import { LogView, type OnVerified } from './log-view.js';
@@ -43,6 +44,15 @@ export interface AuditorOptions {
   readonly onFullProgress?: (origin: string, entries: bigint, treeSize: bigint) => void;
   /** Called after each newly verified checkpoint (witness cosigning). */
   readonly onVerified?: OnVerified;
+}
+
+/**
+ * True for a log on this machine: its bundles are then fetched uncompressed (gzip costs both sides more CPU than
+ * it saves on loopback).
+ */
+function isLoopback(url: string): boolean {
+  const h = new URL(url).hostname;
+  return h === 'localhost' || h === '[::1]' || /^127\./.test(h);
 }
 
 /** A reply of the gossip endpoint. */
@@ -82,7 +92,7 @@ export class Auditor {
           alarms,
           metrics,
           logger: o.logger,
-          fetcherOptions: { timeoutMs: o.timeoutMs, concurrency: 16, ...(o.fetcherOptions ?? {}) },
+          fetcherOptions: { timeoutMs: o.timeoutMs, concurrency: 16, fetch: keepAliveFetch(), ...(isLoopback(l.url) ? { headers: { 'Accept-Encoding': 'identity' } } : {}), ...(o.fetcherOptions ?? {}) },
           ...(o.onVerified !== undefined ? { onVerified: o.onVerified } : {}),
         });
         a.views.set(l.origin, view);
