@@ -1,8 +1,10 @@
 /**
  * Raising an alarm: the evidence file is written durably (temp file, fsync, rename, fsync of the directory) in the
  * evidence directory, then an error-level log line, the `tilelog_audit_alarms_total` metric and, if configured, a
- * webhook POST of the evidence JSON. One alarm per distinct (kind, origin, checkpoints) in a process; the file name
- * is derived from the same key, so a restarted auditor rewrites nothing it already wrote.
+ * webhook POST of the evidence JSON. One alarm per distinct (kind, origin, checkpoints) in a process — for rollback,
+ * bad-tile and bad-signature alarms per (kind, origin, first checkpoint), so a log that keeps publishing bad
+ * checkpoints after the auditor's last good one raises one alarm, not one per checkpoint. The file name is derived
+ * from the same key, so a restarted auditor rewrites nothing it already wrote.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
@@ -51,7 +53,8 @@ export class AlarmSink {
 
   /** Raises an alarm; returns the path of its evidence file. Idempotent for the same kind, origin and notes. */
   async raise(e: Evidence): Promise<string> {
-    const id = createHash('sha256').update(JSON.stringify([e.kind, e.origin, e.checkpoints.map((c) => c.note)])).digest('hex').slice(0, 16);
+    const notes = e.kind === 'split-view' ? e.checkpoints.map((c) => c.note) : e.checkpoints.slice(0, 1).map((c) => c.note);
+    const id = createHash('sha256').update(JSON.stringify([e.kind, e.origin, notes])).digest('hex').slice(0, 16);
     const known = this.seen.get(id);
     if (known !== undefined) return known;
     const originId = createHash('sha256').update(e.origin).digest('hex').slice(0, 8);

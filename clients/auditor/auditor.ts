@@ -6,6 +6,7 @@
  * Exit codes of a round: 0 everything checked, 3 an alarm was raised, 2 a log or peer could not be reached or
  * answered wrongly (and no alarm).
  */
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { FetchError, TlogError, type TileFetcherOptions } from '../tlog/index.js';
@@ -30,6 +31,7 @@ export const EXIT_ALARM = 3;
 export interface AuditorOptions {
   readonly logs: readonly LogConfig[];
   readonly peers: readonly string[];
+  /** State directory: the LevelDB database lives in `<stateDir>/leveldb`. */
   readonly stateDir: string;
   readonly evidenceDir: string;
   readonly webhook?: string;
@@ -82,7 +84,7 @@ export class Auditor {
   /** Opens the state database and every log's view. */
   static async open(o: AuditorOptions): Promise<Auditor> {
     const metrics = o.metrics ?? new AuditMetrics();
-    const state = await AuditState.open(o.stateDir);
+    const state = await AuditState.open(join(o.stateDir, 'leveldb'));
     const alarms = new AlarmSink({ evidenceDir: o.evidenceDir, logger: o.logger, metrics, ...(o.webhook !== undefined ? { webhook: o.webhook } : {}) });
     const a = new Auditor(o, state, alarms, metrics);
     try {

@@ -174,7 +174,7 @@ export function auditCommand(): Command {
     .option('--log <origin=url=vkey>', 'a log to follow (repeatable)', collect)
     .option('--config <file>', 'YAML file with a logs: list (origin, url, vkey) and optional peers:')
     .option('--peer <url>', 'another auditor to gossip with (repeatable)', collect)
-    .option('--state <dir>', 'state directory (LevelDB)', './audit-state')
+    .option('--state <dir>', 'state directory (LevelDB in <dir>/leveldb, the witness in <dir>/witness)', './audit-state')
     .option('--evidence-dir <dir>', 'where evidence files are written (default: <state>/evidence)')
     .option('--interval <duration>', 'poll and gossip interval', '10s')
     .option('--timeout <duration>', 'per-request timeout', '10s')
