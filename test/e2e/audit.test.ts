@@ -9,6 +9,8 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { cleanupAll, newDataDir, startServer, ServerProcess } from '../support/server-process.js';
 import { AuditorProcess, LogProxy, addEntries, evidenceFiles, stopAllAuditors, tilelog, waitFor } from '../support/audit-process.js';
@@ -60,7 +62,19 @@ describe('tilelog audit', () => {
     const proxy = await LogProxy.start(log.baseUrl); // a stable URL across restarts
     proxies.push(proxy);
     const ev = join(dir, 'ev-rollback');
-    const a = await AuditorProcess.start(['--log', logArg(log, proxy.url), '--state', join(dir, 'rollback'), '--evidence-dir', ev, '--interval', '200ms']);
+    // A webhook receiver for the alarm.
+    const hooks: string[] = [];
+    const hook = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c)).on('end', () => {
+        hooks.push(Buffer.concat(chunks).toString('utf8'));
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
+    after(() => new Promise((r) => hook.close(r)));
+    const hookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/alarm`;
+    const a = await AuditorProcess.start(['--log', logArg(log, proxy.url), '--state', join(dir, 'rollback'), '--evidence-dir', ev, '--interval', '200ms', '--alarm-webhook', hookUrl]);
     await waitFor('size 400', async () => (await a.metric(sizeMetric(log.origin))) === 400);
     await log.stop();
     rmSync(data, { recursive: true, force: true });
@@ -73,6 +87,8 @@ describe('tilelog audit', () => {
     assert.equal(e?.json['kind'], 'rollback');
     assert.equal((e?.json['checkpoints'] as unknown[]).length, 2);
     assert.equal(await a.metric(`tilelog_audit_alarms_total{origin="${log.origin}",kind="rollback"}`), 1);
+    await waitFor('the webhook POST', () => hooks.length > 0, 10_000);
+    assert.equal((JSON.parse(hooks[0] as string) as { kind: string }).kind, 'rollback');
     const v = await tilelog(['audit', 'verify-evidence', e?.path as string, '--vkey', log.vkey]);
     assert.equal(v.code, 0, v.stdout + v.stderr);
     assert.match(v.stdout, /^PROVEN: rollback/);
