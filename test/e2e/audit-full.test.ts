@@ -2,7 +2,8 @@
  * `tilelog audit --full` and tampered tiles end to end (real `tilelog serve` and `tilelog audit` processes):
  *  - `--full --once` verifies every entry; a second run resumes from the stored progress (fetches only new bundles);
  *  - a byte changed in a stored tile (flipped by a proxy between auditor and log) is caught by `--full` and by an
- *    auditor following the log at the next checkpoint whose consistency proof needs that tile (bad-tile alarm).
+ *    auditor following the log at the next checkpoint whose consistency proof needs that tile (bad-tile alarm);
+ *  - a checkpoint whose signature does not verify with the log's key → bad-signature alarm, exit 3.
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -75,6 +76,26 @@ describe('tilelog audit --full', () => {
     const fetched = [0, 1, 2, 3].map((b) => proxy.count(`/tile/entries/00${b}`) - (before.get(b) as number));
     assert.deepEqual(fetched.map((n) => n > 0), [false, false, true, true], `bundle fetches after resume: ${fetched}`);
     await follower.stop();
+  });
+
+  test('a checkpoint whose log signature does not verify raises a bad-signature alarm', async () => {
+    const log = await startServer({ checkpointInterval: '200ms', batchDelay: '5ms' });
+    await addEntries(log.baseUrl, 10, 'sig');
+    const proxy = await LogProxy.start(log.baseUrl);
+    proxies.push(proxy);
+    // Another root hash, same signature line: a checkpoint the log's key did not sign.
+    proxy.rewrite = (p, b) => {
+      if (p !== '/checkpoint') return b;
+      const lines = Buffer.from(b).toString('utf8').split('\n');
+      lines[2] = Buffer.alloc(32, 7).toString('base64');
+      return Buffer.from(lines.join('\n'));
+    };
+    const ev = join(dir, 'ev-sig');
+    const r = await tilelog(['audit', '--once', '--log', logArg(log, proxy.url), '--state', join(dir, 'sig'), '--evidence-dir', ev]);
+    assert.equal(r.code, 3, r.stdout + r.stderr);
+    const [e] = evidenceFiles(ev);
+    assert.equal(e?.json['kind'], 'bad-signature');
+    assert.match(r.stdout, /"alarm":"bad-signature"/);
   });
 
 });

@@ -148,6 +148,8 @@ export function evidenceFiles(dir: string): { path: string; json: Record<string,
 export class LogProxy {
   target = '';
   tamper: (path: string) => boolean = () => false;
+  /** Rewrites a successful response body (after `tamper`). */
+  rewrite: (path: string, body: Uint8Array) => Uint8Array = (_p, b) => b;
   readonly counts = new Map<string, number>();
   private constructor(private readonly server: Server, readonly url: string) {}
 
@@ -167,11 +169,12 @@ export class LogProxy {
             ...(req.method === 'POST' ? { body: Buffer.concat(chunks) } : {}),
             signal: AbortSignal.timeout(10_000),
           });
-          let body = new Uint8Array(await up.arrayBuffer());
+          let body: Uint8Array = new Uint8Array(await up.arrayBuffer());
           if (p.tamper(path) && body.length > 0 && up.status === 200) {
             body = Uint8Array.from(body);
             body[body.length - 1] = (body[body.length - 1] as number) ^ 0x01;
           }
+          if (up.status === 200) body = p.rewrite(path, body);
           res.writeHead(up.status, { 'Content-Type': up.headers.get('content-type') ?? 'application/octet-stream' });
           res.end(body);
         } catch {
