@@ -88,29 +88,47 @@ async function runAudit(o: AuditCliOptions): Promise<void> {
     process.exitCode = EXIT_ERROR;
     return;
   }
-  const witness = o.witnessKey === undefined ? undefined : await openAuditWitness(o.witnessKey, o.state, resolved.logs, logger);
-  const auditor = await Auditor.open({
-    logs: resolved.logs,
-    peers: resolved.peers,
-    stateDir: o.state,
-    evidenceDir: o.evidenceDir ?? join(o.state, 'evidence'),
-    ...(o.alarmWebhook !== undefined ? { webhook: o.alarmWebhook } : {}),
-    full: o.full === true,
-    intervalMs: resolved.intervalMs,
-    timeoutMs: resolved.timeoutMs,
-    logger,
-    ...(bars !== undefined ? { onFullProgress: bars.update } : {}),
-    ...(witness !== undefined ? { onVerified: witness.onVerified } : {}),
-  });
+  let witness: Awaited<ReturnType<typeof openAuditWitness>> | undefined;
+  let auditor: Auditor;
+  try {
+    witness = o.witnessKey === undefined ? undefined : await openAuditWitness(o.witnessKey, o.state, resolved.logs, logger);
+    auditor = await Auditor.open({
+      logs: resolved.logs,
+      peers: resolved.peers,
+      stateDir: o.state,
+      evidenceDir: o.evidenceDir ?? join(o.state, 'evidence'),
+      ...(o.alarmWebhook !== undefined ? { webhook: o.alarmWebhook } : {}),
+      full: o.full === true,
+      intervalMs: resolved.intervalMs,
+      timeoutMs: resolved.timeoutMs,
+      logger,
+      ...(bars !== undefined ? { onFullProgress: bars.update } : {}),
+      ...(witness !== undefined ? { onVerified: witness.onVerified } : {}),
+    });
+  } catch (err) {
+    // State locked by another process, unreadable key, a stored checkpoint that no longer verifies with --log's key…
+    process.stderr.write(`tilelog audit: cannot start: ${(err as Error).message}\n`);
+    await witness?.witness.close();
+    process.exitCode = EXIT_ERROR;
+    return;
+  }
   let server: Server | undefined;
   if (o.http !== undefined) {
     const listen = parseListenAddress(o.http);
     server = createServer(createAuditHandler(auditor, { logger, ...(witness !== undefined ? { cosigned: witness.cosigned, extra: witness.handler } : {}) }));
     const s = server;
-    await new Promise<void>((resolve, reject) => {
-      s.once('error', reject);
-      s.listen(listen.port, listen.host, () => resolve());
-    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        s.once('error', reject);
+        s.listen(listen.port, listen.host, () => resolve());
+      });
+    } catch (err) {
+      process.stderr.write(`tilelog audit: cannot listen on ${o.http}: ${(err as Error).message}\n`);
+      await auditor.close();
+      await witness?.witness.close();
+      process.exitCode = EXIT_ERROR;
+      return;
+    }
     const addr = s.address() as AddressInfo;
     logger.info({ http: formatAddress(addr.address, addr.port), origins: resolved.logs.map((l) => l.origin), peers: auditor.peers, ...(witness !== undefined ? { witness: witness.witness.cosigner.name, witnessVkey: witness.witness.vkey } : {}) }, 'listening');
   }
