@@ -144,7 +144,11 @@ export class LogView {
     this.d.metrics.treeSize.set({ origin: this.origin }, Number(v.checkpoint.treeSize));
     this.d.metrics.lastSuccess.set({ origin: this.origin }, Date.now() / 1000);
     this.d.logger.info({ origin: this.origin, treeSize: v.checkpoint.treeSize.toString(), from: last?.checkpoint.treeSize.toString() }, 'checkpoint verified');
-    await this.d.onVerified?.(last, v, builder);
+    try {
+      await this.d.onVerified?.(last, v, builder);
+    } catch (err) {
+      this.d.logger.warn({ origin: this.origin, err: (err as Error).message }, 'post-verification hook failed');
+    }
     return 'new';
   }
 
