@@ -18,6 +18,7 @@ import { collectCommand } from './commands/collect.js';
 import { checkpointCommand } from './commands/checkpoint.js';
 import { proofCommand } from './commands/proof.js';
 import { verifyCommand } from './commands/verify.js';
+import { auditCommand } from './commands/audit.js';
 import { witnessCommand } from './commands/witness.js';
 import { witnessingConfig } from './witnessing/config.js';
 
@@ -178,6 +179,7 @@ program.addCommand(proofCommand());
 program.addCommand(verifyCommand());
 program.addCommand(witnessCommand());
 program.addCommand(fsckCommand());
+program.addCommand(auditCommand());
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`tilelog: ${(err as Error).message}\n`);
