@@ -20,10 +20,29 @@ export interface LogConfig {
   readonly vkey: string;
 }
 
+/**
+ * The `tilelog audit` options a config file may also set (same names as the flags, camelCase); a flag given on
+ * the command line wins over the file.
+ */
+export interface AuditFileOptions {
+  state?: string;
+  evidenceDir?: string;
+  interval?: string;
+  timeout?: string;
+  full?: boolean;
+  http?: string;
+  alarmWebhook?: string;
+  logLevel?: string;
+  witnessKey?: string;
+}
+
+const STRING_OPTIONS = ['state', 'evidenceDir', 'interval', 'timeout', 'http', 'alarmWebhook', 'logLevel', 'witnessKey'] as const;
+
 /** What a config file may hold. */
 export interface AuditConfigFile {
   readonly logs: LogConfig[];
   readonly peers: string[];
+  readonly options: AuditFileOptions;
 }
 
 function checkLog(origin: string, url: string, vkey: string, where: string): LogConfig {
@@ -59,7 +78,19 @@ export function parseAuditConfig(text: string, where = 'config'): AuditConfigFil
   const doc: unknown = parseYaml(text);
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new Error(`${where}: want a mapping with a logs: list`);
   const o = doc as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (k !== 'logs' && k !== 'peers') throw new Error(`${where}: unknown key ${JSON.stringify(k)}`);
+  const known = new Set<string>(['logs', 'peers', 'full', ...STRING_OPTIONS]);
+  for (const k of Object.keys(o)) if (!known.has(k)) throw new Error(`${where}: unknown key ${JSON.stringify(k)} (known: ${[...known].join(', ')})`);
+  const options: AuditFileOptions = {};
+  for (const k of STRING_OPTIONS) {
+    const v = o[k];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== 'string' || v === '') throw new Error(`${where}: ${k}: want a non-empty string`);
+    options[k] = v;
+  }
+  if (o['full'] !== undefined && o['full'] !== null) {
+    if (typeof o['full'] !== 'boolean') throw new Error(`${where}: full: want true or false`);
+    options.full = o['full'];
+  }
   const logs = o['logs'];
   if (!Array.isArray(logs)) throw new Error(`${where}: logs: must be a list`);
   const out = logs.map((l: unknown, i) => {
@@ -73,7 +104,7 @@ export function parseAuditConfig(text: string, where = 'config'): AuditConfigFil
   });
   const peers = o['peers'] ?? [];
   if (!Array.isArray(peers) || !peers.every((p): p is string => typeof p === 'string')) throw new Error(`${where}: peers: must be a list of URLs`);
-  return { logs: out, peers };
+  return { logs: out, peers, options };
 }
 
 /** Reads and parses a config file. */

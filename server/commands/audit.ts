@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
-import { Auditor, EXIT_ERROR, createAuditHandler, loadAuditConfig, mergeLogs, parseLogSpec, verifyEvidence, type LogConfig } from '../../clients/auditor/index.js';
+import { Auditor, EXIT_ERROR, createAuditHandler, loadAuditConfig, mergeLogs, parseLogSpec, verifyEvidence, type AuditConfigFile, type LogConfig } from '../../clients/auditor/index.js';
 import { formatAddress, parseDuration, parseListenAddress } from '../config.js';
 import { createLogger } from '../logger.js';
 import { newVerifier } from '../core/keys.js';
@@ -28,6 +28,8 @@ interface AuditCliOptions {
   evidenceDir?: string;
   interval: string;
   timeout: string;
+  /** The config file, loaded once (resolveOptions). */
+  file?: AuditConfigFile;
   full?: boolean;
   once?: boolean;
   http?: string;
@@ -38,7 +40,7 @@ interface AuditCliOptions {
 
 /** Parses the options into what the auditor needs; throws (→ exit 2) on anything wrong. */
 function resolveOptions(o: AuditCliOptions): { logs: LogConfig[]; peers: string[]; intervalMs: number; timeoutMs: number } {
-  const fromFile = o.config === undefined ? { logs: [], peers: [] } : loadAuditConfig(o.config);
+  const fromFile = o.file ?? { logs: [], peers: [], options: {} };
   const logs = mergeLogs(fromFile.logs, (o.log ?? []).map(parseLogSpec));
   const peers = [...fromFile.peers, ...(o.peer ?? [])];
   for (const p of peers) {
@@ -72,9 +74,17 @@ function progressBars(): { update: (origin: string, n: bigint, N: bigint) => voi
   };
 }
 
-async function runAudit(o: AuditCliOptions): Promise<void> {
+/** Defaults of the options a config file may set (commander gets none, so that a file value is not overridden). */
+const DEFAULTS = { state: './audit-state', interval: '10s', timeout: '10s', logLevel: 'info' } as const;
+
+async function runAudit(cli: Partial<AuditCliOptions>): Promise<void> {
   let resolved: ReturnType<typeof resolveOptions>;
+  let o: AuditCliOptions;
   try {
+    // Flags win over the config file, which wins over the defaults.
+    const file = cli.config === undefined ? undefined : loadAuditConfig(cli.config);
+    const given = Object.fromEntries(Object.entries(cli).filter(([, v]) => v !== undefined));
+    o = { ...DEFAULTS, ...file?.options, ...given, ...(file !== undefined ? { file } : {}) } as AuditCliOptions;
     resolved = resolveOptions(o);
   } catch (err) {
     process.stderr.write(`tilelog audit: ${(err as Error).message}\n`);
@@ -190,21 +200,21 @@ export function auditCommand(): Command {
   const cmd = new Command('audit')
     .description('follow logs: verify checkpoints and consistency from tiles, --full rebuilds every tree, gossip with peers, alarm on split views and rollbacks')
     .option('--log <origin=url=vkey>', 'a log to follow (repeatable)', collect)
-    .option('--config <file>', 'YAML file with a logs: list (origin, url, vkey) and optional peers:')
+    .option('--config <file>', 'YAML file with a logs: list (origin, url, vkey), optional peers:, and any option below in camelCase (state, interval, http, …); flags win')
     .option('--peer <url>', 'another auditor to gossip with (repeatable)', collect)
-    .option('--state <dir>', 'state directory (LevelDB in <dir>/leveldb, the witness in <dir>/witness)', './audit-state')
+    .option('--state <dir>', 'state directory (LevelDB in <dir>/leveldb, the witness in <dir>/witness) (default: ./audit-state)')
     .option('--evidence-dir <dir>', 'where evidence files are written (default: <state>/evidence)')
-    .option('--interval <duration>', 'poll and gossip interval', '10s')
-    .option('--timeout <duration>', 'per-request timeout', '10s')
+    .option('--interval <duration>', 'poll and gossip interval (default: 10s)')
+    .option('--timeout <duration>', 'per-request timeout (default: 10s)')
     .option('--full', 'rebuild each tree from entry bundles and tiles (resumable), then keep auditing new entries')
     .option('--once', 'one round over every log and peer, then exit (0 ok, 3 alarm, 2 error)')
     .option('--http <host:port>', 'serve /metrics, /healthz, the gossip endpoints (port 0 = any free port)')
     .option('--alarm-webhook <url>', 'POST every evidence document here')
-    .option('--log-level <level>', 'log level (fatal, error, warn, info, debug)', 'info')
+    .option('--log-level <level>', 'log level (fatal, error, warn, info, debug) (default: info)')
     .option('--witness-key <file>', 'also act as a C2SP tlog-witness with this key (Go note signer key file; created if missing): POST /add-checkpoint on --http, cosigns every verified checkpoint');
   usageExit(cmd);
   cmd.addCommand(verifyEvidenceCommand());
-  return cmd.action(async (o: AuditCliOptions) => {
+  return cmd.action(async (o: Partial<AuditCliOptions>) => {
     await runAudit(o);
   });
 }

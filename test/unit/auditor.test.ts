@@ -61,6 +61,11 @@ describe('config', () => {
     assert.throws(() => parseAuditConfig(`logs: []\nextra: 1\n`), /unknown key/);
     assert.throws(() => parseAuditConfig(`logs:\n  - origin: x\n    url: https://l/\n    vkey: ${signer.vkey}\n    color: red\n`), /unknown key/);
     assert.throws(() => parseAuditConfig(`logs:\n  - origin: 1\n    url: https://l/\n    vkey: v\n`));
+    // The flags' options too (camelCase), so that one file configures a deployed auditor.
+    const withOptions = parseAuditConfig(`logs: []\nstate: /var/lib/a\nhttp: 0.0.0.0:9465\ninterval: 30s\nfull: true\n`);
+    assert.deepEqual(withOptions.options, { state: '/var/lib/a', http: '0.0.0.0:9465', interval: '30s', full: true });
+    assert.throws(() => parseAuditConfig(`logs: []\nfull: yes please\n`), /full: want true or false/);
+    assert.throws(() => parseAuditConfig(`logs: []\nstate: 3\n`), /state: want a non-empty string/);
   });
 });
 

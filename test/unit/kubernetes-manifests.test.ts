@@ -12,11 +12,13 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { parse, parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments, stringify } from 'yaml';
 import { newVerifier } from '../../server/core/keys.js';
 import { parseDockerfile, type Stage } from '../support/dockerfile.js';
 import { cleanupAll, newDataDir, REPO_ROOT, startServer } from '../support/server-process.js';
 import { CollectorMetrics } from '../../clients/collector/metrics.js';
+import { parseAuditConfig } from '../../clients/auditor/index.js';
+import { buildConfig, expandEnv } from '../../clients/collector/config.js';
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 const K8S = join(REPO_ROOT, 'deploy', 'kubernetes');
@@ -284,15 +286,19 @@ describe('deploy/kubernetes', () => {
 
         // Auditor: the log's address, state on a volume, metrics port.
         const { config: aud } = configOf(objs, auditor);
-        assert.equal(new URL(aud['log']['url'] as string).hostname, 'tilelog');
-        const state = resolveFile(auditor, `${aud['state']['dir']}/x`);
+        assert.equal(new URL(aud['logs'][0]['url'] as string).hostname, 'tilelog');
+        const state = resolveFile(auditor, `${aud['state']}/x`);
         assert.ok(state.volume['persistentVolumeClaim'] !== undefined, 'auditor state on a PersistentVolumeClaim');
         find(objs, 'PersistentVolumeClaim', state.volume['persistentVolumeClaim']['claimName'] as string);
-        assert.equal(portOf(aud['metrics'] as string), (container(auditor)['ports'] as Obj[]).find((p) => p['name'] === 'metrics')?.['containerPort']);
+        assert.equal(portOf(aud['http'] as string), (container(auditor)['ports'] as Obj[]).find((p) => p['name'] === 'metrics')?.['containerPort']);
 
         // The overlay's vkeys are the log's: same origin (the key's name).
         if (which !== 'base') {
-          for (const vkey of [col['log']['vkey'], aud['log']['vkey']] as string[]) assert.equal(newVerifier(vkey).name, log['origin']);
+          for (const vkey of [col['log']['vkey'], aud['logs'][0]['vkey']] as string[]) assert.equal(newVerifier(vkey).name, log['origin']);
+          // The config is one the auditor and the collector accept as they are.
+          const audFile = parseAuditConfig(stringify(aud));
+          assert.equal(audFile.logs[0]?.origin, log['origin']);
+          assert.equal(buildConfig(expandEnv(col, { NODE_NAME: 'node-1' }) as Obj, {}).log.origin, log['origin']);
           assert.ok((log['publicUrl'] as string).includes(log['origin'] as string), 'publicUrl contains the origin');
         }
 
