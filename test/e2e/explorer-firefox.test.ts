@@ -5,7 +5,8 @@
  *
  * - the overview shows the checkpoint's size and root, verified in the browser (Ed25519 via WebCrypto);
  * - the entries view shows the collector events as a table, filters work;
- * - looking up an entry by leaf hash says "verified"; an unknown hash says "not found";
+ * - looking up an entry by leaf hash says "verified"; an unknown hash says "not found"; so do a pasted tlog-proof
+ *   and an uploaded entry file;
  * - the page keeps up with a new checkpoint (consistency proof from tiles);
  * - no console errors, no page errors and no CSP violations on an honest log;
  * - through a proxy that flips one byte of a hash tile, the page raises the red alarm.
@@ -13,7 +14,7 @@
  * The Chromium test (explorer.test.ts) covers the rest (evidence download, witnesses, --read-auth) in Chromium.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -226,6 +227,24 @@ describe('explorer in Firefox on an honest log', () => {
 
     await search(page, NOT_FOUND_HASH);
     await page.waitForSelector('#lookup-verdict[data-verdict="notfound"]');
+  });
+
+  test('a pasted tlog-proof and an uploaded entry file say verified', { timeout: TEST_MS }, async () => {
+    const proof = await (await fetch(`${srv.baseUrl}/v1/proof/inclusion?index=1&format=tlog-proof`, { signal: AbortSignal.timeout(5_000) })).text();
+    await page.locator('#lookup-paste').fill(proof);
+    await page.click('#lookup-paste-form button');
+    await page.waitForSelector('#lookup-verdict[data-verdict="verified"]');
+    assert.match(await text(page, '#lookup-verdict'), /tlog-proof places entry 1/);
+
+    const entryFile = join(profileDir!, 'entry-4.json');
+    writeFileSync(entryFile, Buffer.from(await (await fetch(`${srv.baseUrl}/v1/entries/4`, { signal: AbortSignal.timeout(5_000) })).arrayBuffer()));
+    const input = await page.$('#lookup-file');
+    assert.ok(input);
+    await input.uploadFile(entryFile);
+    await page.waitForFunction(() => {
+      const d = (globalThis as unknown as { document: { querySelector(s: string): { textContent: string | null } | null } }).document;
+      return /entry 4/.test(d.querySelector('#lookup-verdict[data-verdict="verified"]')?.textContent ?? '');
+    });
   });
 
   test('the page keeps up with new checkpoints (consistency from tiles); no console errors or CSP violations', { timeout: TEST_MS }, async () => {
