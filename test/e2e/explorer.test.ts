@@ -12,8 +12,6 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -25,96 +23,9 @@ import { createInterface } from 'node:readline';
 import { cleanupAll, newDataDir, REPO_ROOT, startServer, TILELOG_BIN, withTimeout, type ServerProcess } from '../support/server-process.js';
 import { formatPrivateKey, newEd25519Signer } from '../../server/core/keys.js';
 import { newKey, signToken, writeJwksFile } from '../support/jwt.js';
+import { ARTIFACTS, checkpointOf, collectorEntry, ENTRIES, NOT_FOUND_HASH, post, tamperingProxy, WAIT_MS, type Posted } from '../support/explorer.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const ARTIFACTS = join(REPO_ROOT, 'test-artifacts');
-const WAIT_MS = 15_000;
-
-/** Collector-style entries (type collector.record/v1 with a normalised ingress event). */
-function collectorEntry(i: number, kind: string, status: number): unknown {
-  return {
-    type: 'collector.record/v1',
-    collector: 'e2e',
-    input: 'nginx',
-    origin: { file: '/var/log/nginx/access.log', line: i + 1 },
-    event: {
-      kind,
-      time: `2026-11-25T10:00:${String(i).padStart(2, '0')}Z`,
-      source: { type: 'ingress-nginx', format: 'json' },
-      client: { address: `10.1.0.${i}`, ...(i % 2 === 0 ? { user: `user${i}` } : {}) },
-      request: { method: i % 3 === 0 ? 'POST' : 'GET', host: 'shop.example', path: `/cart/${i}?q=${i}`, protocol: 'HTTP/1.1' },
-      response: { status },
-      ingress: { namespace: 'shop', name: 'web' },
-    },
-  };
-}
-
-const ENTRIES = [
-  collectorEntry(0, 'access', 200),
-  collectorEntry(1, 'access', 302),
-  collectorEntry(2, 'denied', 403),
-  collectorEntry(3, 'error', 502),
-  collectorEntry(4, 'access', 200),
-];
-
-interface Posted {
-  index: number;
-  leafHash: string;
-}
-
-async function post(base: string, body: unknown, token?: string): Promise<Posted[]> {
-  const res = await fetch(`${base}/v1/entries?wait=published`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(10_000),
-  });
-  assert.equal(res.status, 200, await res.clone().text());
-  return ((await res.json()) as { entries: Posted[] }).entries;
-}
-
-async function checkpointOf(base: string): Promise<{ treeSize: string; rootHash: string }> {
-  const text = await (await fetch(`${base}/checkpoint`, { signal: AbortSignal.timeout(5_000) })).text();
-  const [, treeSize, rootHash] = text.split('\n');
-  return { treeSize: treeSize!, rootHash: rootHash! };
-}
-
-/**
- * A proxy to `target` that flips one byte (the last) of every resource whose path matches `victim` (level-0 hash
- * tiles by default). Those are fetched uncompressed so that the flipped byte lands in the data.
- */
-async function tamperingProxy(target: string, victim = /^\/tile\/0\/[0-9x/]+(\.p\/\d+)?$/): Promise<{ url: string; server: Server; tampered: string[] }> {
-  const tampered: string[] = [];
-  const upstream = new URL(target);
-  const server = createServer((req, res) => {
-    const hit = victim.test(req.url ?? '');
-    const headers = { ...req.headers, host: upstream.host };
-    if (hit) delete headers['accept-encoding'];
-    const up = httpRequest({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers }, (r) => {
-      const chunks: Buffer[] = [];
-      r.on('data', (c: Buffer) => chunks.push(c));
-      r.on('end', () => {
-        let body = Buffer.concat(chunks);
-        const replyHeaders = { ...r.headers };
-        if (hit && r.statusCode === 200 && body.length > 0) {
-          body = Buffer.from(body);
-          body[body.length - 1] = (body[body.length - 1] ?? 0) ^ 0x01;
-          tampered.push(req.url ?? '');
-        }
-        replyHeaders['content-length'] = String(body.length);
-        res.writeHead(r.statusCode ?? 502, replyHeaders);
-        res.end(body);
-      });
-    });
-    up.on('error', () => {
-      res.writeHead(502);
-      res.end();
-    });
-    req.pipe(up);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server, tampered };
-}
 
 /** Witness processes started here (killed in `after`). */
 const children = new Set<ChildProcess>();
@@ -123,8 +34,6 @@ let context: BrowserContext;
 let userDataDir: string;
 let posted: Posted[];
 const consoleErrors: string[] = [];
-/** The one error the browser logs by design: the 404 of a look-up of a leaf hash that is not in the log. */
-const NOT_FOUND_HASH = 'ab'.repeat(32);
 
 async function openPage(url: string, watchConsole: boolean): Promise<Page> {
   const page = await context.newPage();
