@@ -63,7 +63,7 @@ export interface S3StorageOptions {
   readonly clientConfig?: S3ClientConfig;
   /** Create the bucket if missing (development and tests). */
   readonly createBucket?: boolean;
-  /** Parallel requests of one operation (default 16). */
+  /** Parallel requests of one operation (default 32). */
   readonly concurrency?: number;
   /** Test hook: called after each commit step; throwing from it simulates a crash at that point. */
   readonly afterStep?: (step: CommitStep) => void | Promise<void>;
@@ -140,7 +140,7 @@ export class S3Storage implements LogStorage {
     private readonly opts: S3StorageOptions,
     private readonly ownsClient: boolean,
   ) {
-    this.n = opts.concurrency ?? 16;
+    this.n = opts.concurrency ?? 32;
   }
 
   /** Opens the log at `bucket/prefix` (creating the bucket first if `createBucket`). */
