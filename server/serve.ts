@@ -97,6 +97,8 @@ export async function serve(o: ServeOptions): Promise<void> {
     origin,
     sequencer: { batchSize: o.batchSize, batchDelayMs: o.batchDelayMs, maxPending: o.maxPending },
     checkpointIntervalMs: o.checkpointIntervalMs,
+    // Several frontends may share an S3 prefix: follow the tree the others extend.
+    ...(isS3Url(o.storage) ? { refreshIntervalMs: Math.min(500, o.checkpointIntervalMs) } : {}),
     ...(cosigning !== undefined ? { witnessing: (note, tree, proof) => (cosigning as Cosigning).cosign(note, tree, proof) } : {}),
     onError: (err) => logger.error({ err }, 'publishing a checkpoint failed'),
     hooks: {

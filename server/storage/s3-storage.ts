@@ -33,7 +33,7 @@ import { TILE_WIDTH, tilePath, tileWidth, type TileRef } from '../core/tile.js';
 import { parseCheckpoint } from '../core/checkpoint.js';
 import { MaybeLost, ObjectStore, type StoredObject } from './s3-objects.js';
 import { decodeStaging, encodeStaging } from './s3-staging.js';
-import type { Commit, LogStorage, TreeState } from './storage.js';
+import { StorageConflict, type Commit, type LogStorage, type TreeState } from './storage.js';
 
 /** `Cache-Control` of tiles and bundles in the bucket (same as the server's own read API). */
 export const TILE_CACHE_CONTROL = 'public, max-age=31536000, immutable';
@@ -47,7 +47,7 @@ const TREE_MAGIC = 'tilelog-tree/v1';
 export type CommitStep = 'staged' | 'swapped' | 'final';
 
 /** Another writer extended the tree first (the compare-and-swap lost): re-read the tree and retry. */
-export class TreeConflict extends Error {
+export class TreeConflict extends StorageConflict {
   constructor(message: string) {
     super(message);
     this.name = 'TreeConflict';
@@ -169,19 +169,23 @@ export class S3Storage implements LogStorage {
     const t = await this.readTreeObject();
     this.current = t;
     if (t === undefined) return undefined;
+    if (this.applied !== t.obj.staging && (await this.store.get(this.key(`${t.obj.staging}.done`))) !== undefined) this.applied = t.obj.staging;
     if (this.applied !== t.obj.staging) {
       const s = await this.store.get(this.key(t.obj.staging));
       if (s === undefined) throw new Error(`storage: the staging object ${t.obj.staging} of the stored tree is missing`);
       const c = decodeStaging(s.body);
       if (c.tree.treeSize !== t.obj.tree.treeSize || encodeHex(c.tree.rootHash) !== encodeHex(t.obj.tree.rootHash)) throw new Error('storage: staging object does not match the tree state');
-      await this.makeFinal(c);
+      await this.makeFinal(c, t.obj.staging);
       this.applied = t.obj.staging;
     }
     return t.obj.tree;
   }
 
-  /** Step 3: the staged objects at their final keys. Idempotent. */
-  private async makeFinal(c: Commit): Promise<void> {
+  /**
+   * Step 3: the staged objects at their final keys, then the marker `<staging>.done` that spares other frontends
+   * (and restarts) from applying it again. Idempotent.
+   */
+  private async makeFinal(c: Commit, staging: string): Promise<void> {
     type Job = () => Promise<unknown>;
     const jobs: Job[] = [
       ...c.tiles.map((t): Job => {
@@ -194,6 +198,7 @@ export class S3Storage implements LogStorage {
       ...c.leafIndexes.map((l): Job => () => this.store.create(this.key(`.tilelog/leaf/${encodeHex(l.leafHash)}`), Buffer.from(l.leafIndex.toString()), { contentType: TEXT })),
     ];
     await mapLimit(jobs, this.n, (j) => j());
+    await this.store.put(this.key(`${staging}.done`), new Uint8Array(0), { contentType: OCTETS });
   }
 
   /** The widest version of each tile this process knows of (the tree it last saw), else exactly as asked. */
@@ -229,7 +234,7 @@ export class S3Storage implements LogStorage {
 
     // Step 3 — make the staged objects final. A failure here leaves the commit done but incomplete: the next
     // readTree (the sequencer's reload, or the next start) completes it from the staging object.
-    await this.makeFinal(c);
+    await this.makeFinal(c, staging);
     this.applied = staging;
     await this.step('final');
   }
