@@ -21,6 +21,7 @@ import { verifyCommand } from './commands/verify.js';
 import { witnessCommand } from './commands/witness.js';
 import { witnessingConfig } from './witnessing/config.js';
 import { parseS3Location } from './storage/s3-location.js';
+import { migrateCommand } from './commands/migrate.js';
 
 function wrap<T>(parse: (s: string) => T): (s: string) => T {
   return (s) => {
@@ -185,6 +186,7 @@ program.addCommand(proofCommand());
 program.addCommand(verifyCommand());
 program.addCommand(witnessCommand());
 program.addCommand(fsckCommand());
+program.addCommand(migrateCommand());
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`tilelog: ${(err as Error).message}\n`);
