@@ -129,6 +129,12 @@ export class S3Storage implements LogStorage {
   private current: { obj: TreeObject; etag: string } | undefined;
   /** The staging object this process knows to be fully applied. */
   private applied: string | undefined;
+  /**
+   * Step 3 of the last commit, running in the background (pipelining: the next batch's lookups and staging overlap
+   * it), with its objects for read-your-writes until it is done. The next swap, checkpoint, tree read and close
+   * wait for it first, so at most one commit is ever incomplete — the one the tree state names.
+   */
+  private pending: { readonly done: Promise<void>; readonly tiles: Map<string, Uint8Array>; readonly leaves: Map<string, bigint> } | undefined;
   /** The published checkpoint's ETag and size as last seen. */
   private checkpointSeen: { etag: string; treeSize: bigint } | undefined;
   private readonly writer = randomBytes(8).toString('hex');
@@ -166,10 +172,11 @@ export class S3Storage implements LogStorage {
 
   /** Reads the tree state and completes its commit (step 3) if this process has not seen it completed. */
   async readTree(): Promise<TreeState | undefined> {
+    await this.settle().catch(() => {}); // a failed step 3 is completed below (no .done marker)
     const t = await this.readTreeObject();
     this.current = t;
     if (t === undefined) return undefined;
-    if (this.applied !== t.obj.staging && (await this.store.get(this.key(`${t.obj.staging}.done`))) !== undefined) this.applied = t.obj.staging;
+    if (this.applied !== t.obj.staging && (await this.isDone(t.obj))) this.applied = t.obj.staging;
     if (this.applied !== t.obj.staging) {
       const s = await this.store.get(this.key(t.obj.staging));
       if (s === undefined) throw new Error(`storage: the staging object ${t.obj.staging} of the stored tree is missing`);
@@ -179,6 +186,20 @@ export class S3Storage implements LogStorage {
       this.applied = t.obj.staging;
     }
     return t.obj.tree;
+  }
+
+  /**
+   * True once the commit that produced `t` has its `.done` marker. Another live writer's step 3 normally finishes
+   * within a second, so for a tree written by someone else wait for it a little (polling) before doing the work
+   * again; a crashed writer's commit is then completed by the caller.
+   */
+  private async isDone(t: TreeObject): Promise<boolean> {
+    const deadline = Date.now() + (t.writer === this.writer ? 0 : 1500);
+    for (;;) {
+      if ((await this.store.get(this.key(`${t.staging}.done`))) !== undefined) return true;
+      if (Date.now() >= deadline) return false;
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   /**
@@ -204,8 +225,11 @@ export class S3Storage implements LogStorage {
   /** The widest version of each tile this process knows of (the tree it last saw), else exactly as asked. */
   async readTiles(tiles: readonly TileRef[]): Promise<(Uint8Array | undefined)[]> {
     const size = this.current?.obj.tree.treeSize ?? 0n;
+    const pending = this.pending;
     return mapLimit(tiles, this.n, async (t) => {
       const widest = Math.max(t.width, Math.min(TILE_WIDTH, tileWidth(t.level, t.index, size)));
+      const mine = pending?.tiles.get(tilePath({ ...t, width: widest }));
+      if (mine !== undefined) return mine;
       const o = await this.store.get(this.key(tilePath({ ...t, width: widest })));
       if (o !== undefined || widest === t.width) return o?.body;
       return (await this.store.get(this.key(tilePath(t))))?.body;
@@ -213,7 +237,10 @@ export class S3Storage implements LogStorage {
   }
 
   async lookupLeafHashes(leafHashes: readonly Uint8Array[]): Promise<(bigint | undefined)[]> {
+    const pending = this.pending;
     return mapLimit(leafHashes, this.n, async (h) => {
+      const mine = pending?.leaves.get(encodeHex(h));
+      if (mine !== undefined) return mine;
       const o = await this.store.get(this.key(`.tilelog/leaf/${encodeHex(h)}`));
       return o === undefined ? undefined : parseDecimal(Buffer.from(o.body).toString('utf8'), 'leaf index');
     });
@@ -224,6 +251,8 @@ export class S3Storage implements LogStorage {
     const staging = `.tilelog/staging/${c.tree.treeSize}-${encodeHex(c.tree.rootHash).slice(0, 16)}-${this.writer}-${randomBytes(4).toString('hex')}`;
     await this.store.put(this.key(staging), encodeStaging(c), { contentType: OCTETS });
     await this.step('staged');
+    // The previous commit's step 3 must be complete before this swap: recovery only completes the latest commit.
+    await this.settle();
 
     // Step 2 — DURABILITY POINT: compare-and-swap of the tree state on the ETag this process last saw.
     const obj: TreeObject = { tree: c.tree, staging, writer: this.writer };
@@ -232,11 +261,30 @@ export class S3Storage implements LogStorage {
     this.current = { obj, etag };
     await this.step('swapped');
 
-    // Step 3 — make the staged objects final. A failure here leaves the commit done but incomplete: the next
-    // readTree (the sequencer's reload, or the next start) completes it from the staging object.
-    await this.makeFinal(c, staging);
-    this.applied = staging;
-    await this.step('final');
+    // Step 3 — make the staged objects final, in the background: the batch is durable (staging object + swapped
+    // tree), and reads through this object see it at once (the overlay). A failure here leaves the commit done but
+    // incomplete: the next swap rejects, and the next readTree (the sequencer's reload, or the next start)
+    // completes it from the staging object.
+    const tiles = new Map(c.tiles.map((t) => [tilePath(t.tile), t.data]));
+    const leaves = new Map(c.leafIndexes.map((l) => [encodeHex(l.leafHash), l.leafIndex]));
+    const done = (async () => {
+      await this.makeFinal(c, staging);
+      this.applied = staging;
+      await this.step('final');
+    })();
+    done.catch(() => {}); // observed by settle()
+    this.pending = { done, tiles, leaves };
+  }
+
+  /** Waits for the background step 3 of the last commit; rejects if it failed. */
+  private async settle(): Promise<void> {
+    const p = this.pending;
+    if (p === undefined) return;
+    try {
+      await p.done;
+    } finally {
+      if (this.pending === p) this.pending = undefined;
+    }
   }
 
   /** The compare-and-swap of step 2, with the stores' quirks: every unclear outcome is decided by re-reading. */
@@ -272,6 +320,8 @@ export class S3Storage implements LogStorage {
    * published further): a compare-and-swap on the checkpoint's ETag, re-read on every unclear outcome.
    */
   async writeCheckpoint(checkpoint: string): Promise<void> {
+    // Never a checkpoint in the bucket before the tiles it commits to.
+    await this.settle();
     const key = this.key('checkpoint');
     const body = Buffer.from(checkpoint, 'utf8');
     const size = checkpointSize(checkpoint);
@@ -298,6 +348,7 @@ export class S3Storage implements LogStorage {
   }
 
   async close(): Promise<void> {
+    await this.settle().catch(() => {}); // an incomplete step 3 is completed by the next reader
     if (this.ownsClient) this.store.client.destroy();
   }
 }
