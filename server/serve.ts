@@ -14,7 +14,6 @@ import { createLogger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { LevelStorage } from './storage/level-storage.js';
 import { isS3Url, parseS3Location } from './storage/s3-location.js';
-import { S3Storage, s3ClientConfig } from './storage/s3-storage.js';
 import type { LogStorage } from './storage/storage.js';
 import { Authenticator, type AuthConfig } from './auth.js';
 import { startGrpcServer, type GrpcServer } from './grpc/log-service.js';
@@ -63,6 +62,8 @@ export interface ServeOptions {
 async function openStorage(o: ServeOptions): Promise<LogStorage> {
   if (isS3Url(o.storage)) {
     const { bucket, prefix } = parseS3Location(o.storage);
+    // Loaded only when used: the AWS SDK is large, and LevelDB logs do not need it.
+    const { S3Storage, s3ClientConfig } = await import('./storage/s3-storage.js');
     return S3Storage.open({ bucket, prefix, clientConfig: s3ClientConfig({ endpoint: o.s3Endpoint, forcePathStyle: o.s3ForcePathStyle }), createBucket: o.s3CreateBucket === true });
   }
   if (o.storage !== undefined) throw new Error(`--storage: want s3://bucket/prefix, got ${JSON.stringify(o.storage)}`);

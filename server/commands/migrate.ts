@@ -10,7 +10,6 @@ import { parsePositiveInt } from '../config.js';
 import { migrateLog } from '../migrate.js';
 import { LevelStorage } from '../storage/level-storage.js';
 import { isS3Url, parseS3Location } from '../storage/s3-location.js';
-import { S3Storage, s3ClientConfig } from '../storage/s3-storage.js';
 import type { LogStorage } from '../storage/storage.js';
 
 interface Opts {
@@ -26,6 +25,7 @@ interface Opts {
 async function openLocation(where: string, o: Opts, create: boolean): Promise<LogStorage> {
   if (isS3Url(where)) {
     const { bucket, prefix } = parseS3Location(where);
+    const { S3Storage, s3ClientConfig } = await import('../storage/s3-storage.js');
     return S3Storage.open({ bucket, prefix, clientConfig: s3ClientConfig({ endpoint: o.s3Endpoint, forcePathStyle: o.s3ForcePathStyle }), createBucket: create && o.s3CreateBucket === true });
   }
   return LevelStorage.open(join(where, 'leveldb'));
