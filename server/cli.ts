@@ -93,6 +93,7 @@ withConfigFile(program.command('serve'))
   .option('--s3-endpoint <url>', 'S3 endpoint URL (default: $S3_ENDPOINT, else the AWS SDK\'s: $AWS_ENDPOINT_URL, shared config)', wrap(httpUrl))
   .option('--s3-force-path-style', 'path-style S3 requests (Ceph RGW, MinIO)')
   .option('--s3-create-bucket', 'create the bucket if it does not exist')
+  .option('--s3-skip-leaf-index', 'S3: no leaf-hash index objects (saves a GET and a PUT per entry; no duplicate detection, no lookup by hash)')
   .option('--leveldb-open-files <n>', 'LevelDB table files kept open and memory-mapped (bounds file-backed RSS, ~2 MiB each)', wrap(parsePositiveInt), 256)
   .option('--auth-issuer <iss>', 'require writers to present a JWT from this issuer (turns authentication on)')
   .option('--auth-audience <aud>', 'the audience writers\' tokens must carry')
@@ -133,6 +134,7 @@ withConfigFile(program.command('serve'))
       s3Endpoint: o['s3Endpoint'] as string | undefined,
       s3ForcePathStyle: o['s3ForcePathStyle'] === true,
       s3CreateBucket: o['s3CreateBucket'] === true,
+      s3LeafIndex: o['s3SkipLeafIndex'] !== true,
     });
   });
 

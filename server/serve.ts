@@ -56,6 +56,8 @@ export interface ServeOptions {
   readonly s3ForcePathStyle?: boolean | undefined;
   /** Create the bucket if it does not exist. */
   readonly s3CreateBucket?: boolean | undefined;
+  /** False: no leaf-hash index objects in the bucket (no duplicate detection, no lookup by hash). */
+  readonly s3LeafIndex?: boolean | undefined;
 }
 
 /** Opens the configured storage: the S3 bucket of `--storage s3://…`, else LevelDB in the data directory. */
@@ -64,7 +66,7 @@ async function openStorage(o: ServeOptions): Promise<LogStorage> {
     const { bucket, prefix } = parseS3Location(o.storage);
     // Loaded only when used: the AWS SDK is large, and LevelDB logs do not need it.
     const { S3Storage, s3ClientConfig } = await import('./storage/s3-storage.js');
-    return S3Storage.open({ bucket, prefix, clientConfig: s3ClientConfig({ endpoint: o.s3Endpoint, forcePathStyle: o.s3ForcePathStyle }), createBucket: o.s3CreateBucket === true });
+    return S3Storage.open({ bucket, prefix, clientConfig: s3ClientConfig({ endpoint: o.s3Endpoint, forcePathStyle: o.s3ForcePathStyle }), createBucket: o.s3CreateBucket === true, leafIndex: o.s3LeafIndex !== false });
   }
   if (o.storage !== undefined) throw new Error(`--storage: want s3://bucket/prefix, got ${JSON.stringify(o.storage)}`);
   return LevelStorage.open(join(o.data, 'leveldb'), { maxOpenFiles: o.leveldbOpenFiles });

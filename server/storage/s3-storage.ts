@@ -65,6 +65,12 @@ export interface S3StorageOptions {
   readonly createBucket?: boolean;
   /** Parallel requests of one operation (default 32). */
   readonly concurrency?: number;
+  /**
+   * Keep the leaf-hash index objects (default true): duplicate detection and lookup by leaf hash, at one GET and
+   * one PUT per new entry. False: neither (every entry is appended, even a resubmitted one; no lookup by hash) —
+   * batches then cost a fixed handful of requests whatever their size.
+   */
+  readonly leafIndex?: boolean;
   /** Test hook: called after each commit step; throwing from it simulates a crash at that point. */
   readonly afterStep?: (step: CommitStep) => void | Promise<void>;
 }
@@ -216,7 +222,7 @@ export class S3Storage implements LogStorage {
         // fixed by the tree too: a plain PUT rewrites the same bytes.
         return () => (t.tile.width === TILE_WIDTH ? this.store.create(key, t.data, meta) : this.store.put(key, t.data, meta));
       }),
-      ...c.leafIndexes.map((l): Job => () => this.store.create(this.key(`.tilelog/leaf/${encodeHex(l.leafHash)}`), Buffer.from(l.leafIndex.toString()), { contentType: TEXT })),
+      ...(this.opts.leafIndex === false ? [] : c.leafIndexes).map((l): Job => () => this.store.create(this.key(`.tilelog/leaf/${encodeHex(l.leafHash)}`), Buffer.from(l.leafIndex.toString()), { contentType: TEXT })),
     ];
     await mapLimit(jobs, this.n, (j) => j());
     await this.store.put(this.key(`${staging}.done`), new Uint8Array(0), { contentType: OCTETS });
@@ -237,6 +243,7 @@ export class S3Storage implements LogStorage {
   }
 
   async lookupLeafHashes(leafHashes: readonly Uint8Array[]): Promise<(bigint | undefined)[]> {
+    if (this.opts.leafIndex === false) return leafHashes.map(() => undefined);
     const pending = this.pending;
     return mapLimit(leafHashes, this.n, async (h) => {
       const mine = pending?.leaves.get(encodeHex(h));

@@ -99,6 +99,7 @@ async function main(): Promise<number> {
     const results: Result[] = [];
     results.push(await run('embedded (LevelDB)', async () => [await ServerProcess.start({ ...base, dataDir: newDataDir() })]));
     results.push(await run('S3, 1 frontend', async () => [await ServerProcess.start(withS3({ ...base, dataDir: newDataDir() }, s3, 'bench', 'one'))]));
+    results.push(await run('S3, 1 frontend, --s3-skip-leaf-index', async () => [await ServerProcess.start(withS3({ ...base, dataDir: newDataDir(), extraArgs: ['--s3-skip-leaf-index'] }, s3, 'bench', 'noindex'))]));
     results.push(
       await run('S3, 2 frontends', async () => {
         const dir = newDataDir();

@@ -133,6 +133,20 @@ describe('s3 storage: commit discipline', { skip }, () => {
     await reopened.close();
   });
 
+  test('without the leaf index (leafIndex: false) no index objects are written and lookups find nothing', async () => {
+    const prefix = freshPrefix();
+    const s = await S3Storage.open({ bucket: BUCKET, prefix, client: client as S3Client, leafIndex: false });
+    await s.readTree();
+    const c = commitOf(EMPTY_EDGE, entries(0, 10));
+    await s.commit(c.commit);
+    assert.deepEqual(await s.lookupLeafHashes([leafHash(entries(3, 1)[0]!)]), [undefined]);
+    await s.close(); // waits for step 3
+    const withIndex = await open(prefix);
+    assert.deepEqual(await withIndex.lookupLeafHashes([leafHash(entries(3, 1)[0]!)]), [undefined], 'no index object in the bucket');
+    assert.equal((await loadTree(withIndex)).tree.treeSize, 10n);
+    await withIndex.close();
+  });
+
   test('two writers on one prefix: the compare-and-swap lets exactly one extend a given tree', async () => {
     const prefix = freshPrefix();
     const a = await open(prefix);
