@@ -309,16 +309,17 @@ export class Sequencer {
   async refresh(): Promise<void> {
     if (this.flushing !== undefined) return this.flushing.catch(() => {}); // a flush or refresh is advancing the tree
     if (this.draining || this.fatal !== undefined) return;
-    const run = loadTree(this.storage).then(
-      ({ tree, edge }) => {
-        // Only ever forward; a transient read failure is not fatal here (the next commit or refresh re-reads).
-        if (tree.treeSize > this.tree_.treeSize) {
-          this.tree_ = tree;
-          this.edge_ = edge;
-        }
-      },
-      () => {},
-    );
+    const run = (async () => {
+      // The tree state alone first (one read); the edge tiles only when another writer extended the tree.
+      const stored = await this.storage.readTree();
+      if (stored === undefined || stored.treeSize <= this.tree_.treeSize) return;
+      const { tree, edge } = await loadTree(this.storage);
+      // Only ever forward.
+      if (tree.treeSize > this.tree_.treeSize) {
+        this.tree_ = tree;
+        this.edge_ = edge;
+      }
+    })().catch(() => {}); // a transient read failure is not fatal here: the next commit or refresh re-reads
     this.flushing = run;
     try {
       await run;
