@@ -69,7 +69,8 @@ test(`two frontends writing concurrently produce one consistent tree; one killed
   lb.stop();
   await withTimeout(lb.done, 15_000, 'B clients to stop');
   const ackedAtKill = rec.acked.size;
-  await sleep(2000);
+  // No failover step: A completes whatever commit B left half-done and goes on (bounded wait, not a timing claim).
+  for (let i = 0; i < 150 && rec.acked.size <= ackedAtKill; i++) await sleep(100);
   assert.ok(rec.acked.size > ackedAtKill, 'A went on acknowledging writes after B was killed');
   b = await ServerProcess.start(ob);
   lb = startLoad(b, rec, rng, 'B2', 2, deadline);
