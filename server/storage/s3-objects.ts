@@ -2,7 +2,7 @@
  * A thin layer over `@aws-sdk/client-s3` for the S3 backend: whole-object GET and PUT, create-only and
  * compare-and-swap PUTs, with the quirks of real stores handled in one place.
  *
- * Quirks (tested against Ceph RGW 16.2, see test/support/ceph-s3/README.md):
+ * Quirks (tested against Ceph RGW 16.2 by test/e2e/s3-*.test.ts; docs/scale-out.md lists them):
  * - ETags come back quoted (`"abc"`); RGW compares `If-Match` byte for byte with the *unquoted* stored ETag, so a
  *   quoted `If-Match` always fails there. We send unquoted ETags first; if a store answers 412 while the object
  *   still has the ETag we sent, the caller may retry with {@link ObjectStore.flipIfMatchQuoting} (AWS accepts both).

@@ -5,7 +5,7 @@
  * {@link cephInstalled} tells whether the binaries exist; tests skip LOUDLY when they do not (.ci/run installs
  * them, so CI runs these tests). Every wait is bounded by the scripts' own timeouts and the spawn timeout here.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -13,6 +13,16 @@ import { REPO_ROOT } from './server-process.js';
 
 const run = promisify(execFile);
 const SCRIPTS = join(REPO_ROOT, 'test', 'support', 'ceph-s3');
+/** Clusters started and not stopped yet (their directories). */
+const running = new Set<string>();
+
+process.once('exit', () => {
+  // Last resort (synchronous) when a test process ends without its `after` hook: never leave Ceph daemons behind.
+  for (const dir of running) {
+    spawnSync(join(SCRIPTS, 'stop-s3.sh'), [dir], { timeout: 20_000, stdio: 'ignore' });
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 /** The environment a client (or `tilelog serve`) needs to reach the endpoint. */
 export interface S3Env {
@@ -61,9 +71,11 @@ export async function startS3(): Promise<S3Server> {
       const { stdout } = await run(join(SCRIPTS, 'start-s3.sh'), [dir, String(port)], { timeout: 90_000, env: { ...process.env, START_TIMEOUT: '60' } });
       const env = Object.fromEntries(stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)])) as unknown as S3Env;
       let stopped = false;
+      running.add(dir);
       const stop = async () => {
         if (stopped) return;
         stopped = true;
+        running.delete(dir);
         await run(join(SCRIPTS, 'stop-s3.sh'), [dir], { timeout: 40_000 }).catch(() => {});
         rmSync(dir, { recursive: true, force: true });
       };
