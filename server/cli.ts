@@ -21,6 +21,8 @@ import { verifyCommand } from './commands/verify.js';
 import { auditCommand } from './commands/audit.js';
 import { witnessCommand } from './commands/witness.js';
 import { witnessingConfig } from './witnessing/config.js';
+import { parseS3Location } from './storage/s3-location.js';
+import { migrateCommand } from './commands/migrate.js';
 
 function wrap<T>(parse: (s: string) => T): (s: string) => T {
   return (s) => {
@@ -89,6 +91,11 @@ withConfigFile(program.command('serve'))
   .option('--request-timeout <duration>', 'a request whose body has not arrived within this long gets 408', wrap(parseDuration), 30_000)
   .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'))
   .option('--public-url <url>', 'public base URL of the log, for the Sigstore trusted root (default: https://<origin>)', wrap(httpUrl))
+  .option('--storage <url>', 'where the log lives: s3://bucket/prefix for an S3 bucket (default: LevelDB under --data)', wrap((s: string) => (parseS3Location(s), s)))
+  .option('--s3-endpoint <url>', 'S3 endpoint URL (default: $S3_ENDPOINT, else the AWS SDK\'s: $AWS_ENDPOINT_URL, shared config)', wrap(httpUrl))
+  .option('--s3-force-path-style', 'path-style S3 requests (Ceph RGW, MinIO)')
+  .option('--s3-create-bucket', 'create the bucket if it does not exist')
+  .option('--s3-skip-leaf-index', 'S3: no leaf-hash index objects (saves a GET and a PUT per entry; no duplicate detection, no lookup by hash)')
   .option('--leveldb-open-files <n>', 'LevelDB table files kept open and memory-mapped (bounds file-backed RSS, ~2 MiB each)', wrap(parsePositiveInt), 256)
   .option('--auth-issuer <iss>', 'require writers to present a JWT from this issuer (turns authentication on)')
   .option('--auth-audience <aud>', 'the audience writers\' tokens must carry')
@@ -126,6 +133,11 @@ withConfigFile(program.command('serve'))
       logLevel: o['logLevel'] as string,
       leveldbOpenFiles: o['leveldbOpenFiles'] as number,
       publicUrl: o['publicUrl'] as string | undefined,
+      storage: o['storage'] as string | undefined,
+      s3Endpoint: o['s3Endpoint'] as string | undefined,
+      s3ForcePathStyle: o['s3ForcePathStyle'] === true,
+      s3CreateBucket: o['s3CreateBucket'] === true,
+      s3LeafIndex: o['s3SkipLeafIndex'] !== true,
     });
   });
 
@@ -180,6 +192,7 @@ program.addCommand(verifyCommand());
 program.addCommand(witnessCommand());
 program.addCommand(fsckCommand());
 program.addCommand(auditCommand());
+program.addCommand(migrateCommand());
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`tilelog: ${(err as Error).message}\n`);

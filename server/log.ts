@@ -39,6 +39,11 @@ export interface LogOptions {
   /** Bytes of full tiles and bundles kept in memory (they are immutable). */
   readonly tileCacheBytes?: number;
   /**
+   * Shared storage (several frontends on one S3 prefix): re-read the stored tree this often, so that this
+   * frontend serves and publishes what the others sequenced. Undefined: never (the storage is this process's).
+   */
+  readonly refreshIntervalMs?: number;
+  /**
    * Asks witnesses to cosign each signed checkpoint before it is published (server/witnessing/). It gets the
    * consistency proof from a witness's size to the checkpoint's size from this log's tiles.
    */
@@ -85,8 +90,10 @@ export class Log {
     const signers = [o.signer, ...(o.additionalSigners ?? [])];
     for (const s of signers) if (s.name !== o.origin) throw new Error(`the key's name ${JSON.stringify(s.name)} is not the origin ${JSON.stringify(o.origin)}`);
     if (new Set(signers.map((s) => s.vkey)).size !== signers.length) throw new Error('the same key is given twice');
-    const sequencer = await Sequencer.open(o.storage, o.sequencer, o.hooks, o.now);
+    // The checkpoint first, then the tree: with shared storage another frontend may publish in between, and a
+    // checkpoint read before the tree can only be a prefix of it.
     const stored = await o.storage.readCheckpoint();
+    const sequencer = await Sequencer.open(o.storage, o.sequencer, o.hooks, o.now);
     let published: Published | undefined;
     if (stored !== undefined) {
       // Signed by one of our keys (the current key, or one it rotates with): anything else is another log.
@@ -109,7 +116,23 @@ export class Log {
     const publisher = new Publisher(o.storage, o.origin, signers, () => sequencer.tree, published, o.checkpointIntervalMs, o.now, o.onError, cosign);
     log = new Log(o.origin, o.signer.vkey, o.storage, sequencer, publisher, o.tileCacheBytes ?? 32 * 1024 * 1024);
     await publisher.start();
+    if (o.refreshIntervalMs !== undefined) log.startRefresh(o.refreshIntervalMs);
     return log;
+  }
+
+  private refreshTimer: NodeJS.Timeout | undefined;
+
+  /** Shared storage: adopts the tree other frontends extended, every `ms` (then published by the publisher). */
+  private startRefresh(ms: number): void {
+    const tick = () => {
+      this.refreshTimer = setTimeout(() => {
+        void this.sequencer.refresh().finally(() => {
+          if (this.refreshTimer !== undefined) tick();
+        });
+      }, ms);
+      this.refreshTimer.unref();
+    };
+    tick();
   }
 
   /** The integrated tree. */
@@ -157,7 +180,13 @@ export class Log {
    * NOT_FOUND if the tile does not exist at the integrated size.
    */
   async readTile(t: TileRef): Promise<Uint8Array> {
-    const size = this.tree.treeSize;
+    let size = this.tree.treeSize;
+    if (this.refreshTimer !== undefined && tileWidth(t.level, t.index, size) < t.width) {
+      // Shared storage: another frontend may have published a checkpoint this one has not read yet. Re-read the
+      // tree once (concurrent misses share one read) instead of failing a client that switched frontends.
+      await this.sequencer.refresh();
+      size = this.tree.treeSize;
+    }
     const available = tileWidth(t.level, t.index, size);
     if (available < t.width) throw new TlogError('NOT_FOUND', `${tilePath(t)} is beyond the tree (size ${size})`);
     const [data] = await this.readTiles([t]);
@@ -264,6 +293,8 @@ export class Log {
    * Reads keep working until {@link close}.
    */
   async drain(): Promise<void> {
+    if (this.refreshTimer !== undefined) clearTimeout(this.refreshTimer);
+    this.refreshTimer = undefined;
     await this.sequencer.drain();
     await this.publisher.publish();
   }

@@ -16,7 +16,7 @@ import { EMPTY_ROOT, leafHash, type Hash } from './core/hash.js';
 import { checkEntrySize } from './core/entry-bundle.js';
 import { EMPTY_EDGE, edgeFromTiles, edgeRoot, edgeTiles, integrate, type TreeEdge } from './core/edge.js';
 import { bytesEqual, encodeHex } from './core/strict.js';
-import type { LogStorage, TreeState } from './storage/storage.js';
+import { StorageConflict, type LogStorage, type TreeState } from './storage/storage.js';
 import { isStorageUnavailable } from './errors.js';
 
 /** The error of a write refused while storage is unavailable (full disk, I/O error): 503, retry later. */
@@ -66,7 +66,12 @@ interface PoolRequest {
   readonly submittedAt: number;
   readonly resolve: (r: AddResult[]) => void;
   readonly reject: (e: unknown) => void;
+  /** Commits of this request lost to another writer so far (shared storage); bounded by MAX_CONFLICTS. */
+  conflicts: number;
 }
+
+/** A request whose commit lost this many races to other writers is rejected with PUSHBACK (retry later). */
+const MAX_CONFLICTS = 20;
 
 /** Loads the tree and its right edge from storage, checking that the stored tiles hash to the stored root. */
 export async function loadTree(storage: LogStorage): Promise<{ tree: TreeState; edge: TreeEdge }> {
@@ -149,7 +154,7 @@ export class Sequencer {
     const leafHashes = entries.map(leafHash);
     const keys = identities === undefined ? leafHashes : leafHashes.map((h, i) => identities[i] ?? h);
     return new Promise<AddResult[]>((resolve, reject) => {
-      this.pool.push({ entries, leafHashes, keys, submittedAt: this.now(), resolve, reject });
+      this.pool.push({ entries, leafHashes, keys, submittedAt: this.now(), resolve, reject, conflicts: 0 });
       this.pooled += entries.length;
       this.schedule();
     });
@@ -276,6 +281,20 @@ export class Sequencer {
       });
       this.hooks.committed?.(tree, newEntries.length, duplicates, newEntries.length + duplicates);
     } catch (err) {
+      if (err instanceof StorageConflict) {
+        // Another writer extended the tree first; nothing of this batch was stored. Re-read the tree (which also
+        // completes the winner's commit and its leaf index, so duplicates are found) and sequence the batch again.
+        await this.reload();
+        if (this.fatal === undefined) {
+          const retry = batch.filter((r) => ++r.conflicts <= MAX_CONFLICTS);
+          for (const r of batch) if (r.conflicts > MAX_CONFLICTS) r.reject(new TlogError('PUSHBACK', 'too much write contention between frontends; retry later', { retryAfter: 1 }));
+          this.pool.unshift(...retry);
+          this.pooled += retry.reduce((n, r) => n + r.entries.length, 0);
+        } else {
+          for (const r of batch) r.reject(new TlogError('INTERNAL', 'the log cannot write: storage failed', { cause: this.fatal }));
+        }
+        return;
+      }
       // The commit failed: storage may or may not hold the batch. Nobody was acknowledged; re-read the truth
       // before sequencing anything else, so that no index is ever handed out twice.
       const e = err instanceof TlogError ? err : isStorageUnavailable(err) ? unavailableError(err) : new TlogError('INTERNAL', 'the entries could not be stored; retry', { cause: err, retryAfter: 1 });
@@ -306,6 +325,33 @@ export class Sequencer {
       for (const r of this.pool) r.reject(e);
       this.pool = [];
       this.pooled = 0;
+    }
+  }
+
+  /**
+   * Adopts the stored tree if another writer (a frontend sharing the storage) extended it. Skipped while a
+   * flush runs (that flush reads the tree itself if it loses the race). For shared storage only.
+   */
+  async refresh(): Promise<void> {
+    if (this.flushing !== undefined) return this.flushing.catch(() => {}); // a flush or refresh is advancing the tree
+    if (this.draining || this.fatal !== undefined) return;
+    const run = (async () => {
+      // The tree state alone first (one read); the edge tiles only when another writer extended the tree.
+      const stored = await this.storage.readTree();
+      if (stored === undefined || stored.treeSize <= this.tree_.treeSize) return;
+      const { tree, edge } = await loadTree(this.storage);
+      // Only ever forward.
+      if (tree.treeSize > this.tree_.treeSize) {
+        this.tree_ = tree;
+        this.edge_ = edge;
+      }
+    })().catch(() => {}); // a transient read failure is not fatal here: the next commit or refresh re-reads
+    this.flushing = run;
+    try {
+      await run;
+    } finally {
+      this.flushing = undefined;
+      if (this.pooled > 0 && this.fatal === undefined) this.schedule();
     }
   }
 

@@ -13,6 +13,8 @@ import { Log } from './log.js';
 import { createLogger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { LevelStorage } from './storage/level-storage.js';
+import { isS3Url, parseS3Location } from './storage/s3-location.js';
+import type { LogStorage } from './storage/storage.js';
 import { Authenticator, type AuthConfig } from './auth.js';
 import { startGrpcServer, type GrpcServer } from './grpc/log-service.js';
 import { Ingest } from './ingest.js';
@@ -49,6 +51,28 @@ export interface ServeOptions {
   readonly publicUrl: string | undefined;
   /** Witnesses to ask for cosignatures before publishing (c2sp.org/tlog-witness); none when undefined. */
   readonly witnessing?: WitnessingConfig | undefined;
+  /** `s3://bucket/prefix` to keep the log in an S3 bucket; undefined: LevelDB under `data`. */
+  readonly storage?: string | undefined;
+  /** S3 endpoint (else S3_ENDPOINT, else the AWS SDK's own resolution). */
+  readonly s3Endpoint?: string | undefined;
+  /** Path-style S3 addressing (Ceph RGW, MinIO without DNS). */
+  readonly s3ForcePathStyle?: boolean | undefined;
+  /** Create the bucket if it does not exist. */
+  readonly s3CreateBucket?: boolean | undefined;
+  /** False: no leaf-hash index objects in the bucket (no duplicate detection, no lookup by hash). */
+  readonly s3LeafIndex?: boolean | undefined;
+}
+
+/** Opens the configured storage: the S3 bucket of `--storage s3://…`, else LevelDB in the data directory. */
+async function openStorage(o: ServeOptions): Promise<LogStorage> {
+  if (isS3Url(o.storage)) {
+    const { bucket, prefix } = parseS3Location(o.storage);
+    // Loaded only when used: the AWS SDK is large, and LevelDB logs do not need it.
+    const { S3Storage, s3ClientConfig } = await import('./storage/s3-storage.js');
+    return S3Storage.open({ bucket, prefix, clientConfig: s3ClientConfig({ endpoint: o.s3Endpoint, forcePathStyle: o.s3ForcePathStyle }), createBucket: o.s3CreateBucket === true, leafIndex: o.s3LeafIndex !== false });
+  }
+  if (o.storage !== undefined) throw new Error(`--storage: want s3://bucket/prefix, got ${JSON.stringify(o.storage)}`);
+  return LevelStorage.open(join(o.data, 'leveldb'), { maxOpenFiles: o.leveldbOpenFiles });
 }
 
 /** The origin used when neither --origin nor an existing key names one. */
@@ -71,7 +95,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     }
     cosigning = new Cosigning({ ...o.witnessing, statePath: join(o.data, 'witness-sizes.json'), registry: metrics.registry, logger });
   }
-  const storage = await LevelStorage.open(join(o.data, 'leveldb'), { maxOpenFiles: o.leveldbOpenFiles });
+  const storage = await openStorage(o);
   const log = await Log.open({
     storage,
     signer,
@@ -79,6 +103,8 @@ export async function serve(o: ServeOptions): Promise<void> {
     origin,
     sequencer: { batchSize: o.batchSize, batchDelayMs: o.batchDelayMs, maxPending: o.maxPending },
     checkpointIntervalMs: o.checkpointIntervalMs,
+    // Several frontends may share an S3 prefix: follow the tree the others extend.
+    ...(isS3Url(o.storage) ? { refreshIntervalMs: Math.min(500, o.checkpointIntervalMs) } : {}),
     ...(cosigning !== undefined ? { witnessing: (note, tree, proof) => (cosigning as Cosigning).cosign(note, tree, proof) } : {}),
     onError: (err) => logger.error({ err }, 'publishing a checkpoint failed'),
     hooks: {

@@ -17,6 +17,18 @@ import type { Hash } from '../core/hash.js';
 import type { TileData } from '../core/edge.js';
 import type { TileRef } from '../core/tile.js';
 
+/**
+ * A commit lost a race: another writer (another frontend sharing the same storage) extended the tree first, so
+ * nothing of this commit was stored. The caller re-reads the tree ({@link LogStorage.readTree}) and retries.
+ * Only backends shared by several processes (S3) throw it; it is how they fence a stale writer.
+ */
+export class StorageConflict extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StorageConflict';
+  }
+}
+
 /** The integrated tree: size and root hash (RFC 9162 MTH). */
 export interface TreeState {
   readonly treeSize: bigint;

@@ -1,0 +1,67 @@
+/**
+ * `tilelog migrate` between a LevelDB data directory and an S3 bucket on a real Ceph RGW started by this test:
+ * LevelDB → S3 stopped half-way and resumed, S3 → LevelDB; servers on both copies start at the full size under
+ * the same key and their tiles audit; the rebuilt leaf index finds duplicates. (Refusals — another log at the
+ * destination, a corrupt source — are in test/unit/migrate.test.ts.) Skips loudly without the Ceph binaries.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { HttpTiles, fetchCheckpoint, postEntries, waitForCheckpoint } from '../support/http-tiles.js';
+import { skipMessage, startS3, type S3Server } from '../support/s3-server.js';
+import { exportS3Env, withS3 } from '../support/s3-log.js';
+import { ServerProcess, TILELOG_BIN, cleanupAll, newDataDir } from '../support/server-process.js';
+
+const skip = skipMessage();
+let s3: S3Server | undefined;
+const BUCKET = 'tilelog-migrate';
+
+before(async () => {
+  if (skip !== false) return;
+  s3 = await startS3();
+  exportS3Env(s3);
+});
+after(async () => {
+  await cleanupAll();
+  await s3?.stop();
+});
+
+test('tilelog migrate: LevelDB → S3 (resumed half-way) → LevelDB, verified, and the servers on the copies audit', { skip, timeout: 80_000 }, async () => {
+  // A LevelDB log with 600 entries.
+  const dirA = newDataDir();
+  const a = await ServerProcess.start({ dataDir: dirA, origin: 'example.com/migrate', checkpointInterval: '100ms', batchDelay: '5ms' });
+  const lines = Array.from({ length: 600 }, (_, i) => JSON.stringify({ m: i }));
+  for (let i = 0; i < 600; i += 200) assert.equal((await postEntries(a.baseUrl, lines.slice(i, i + 200).join('\n'), { 'content-type': 'application/x-ndjson' })).status, 200);
+  await waitForCheckpoint(a.baseUrl, a.vkey, 600n);
+  await a.stop();
+  const prefix = `migrated-${randomBytes(4).toString('hex')}`;
+  const s3url = `s3://${BUCKET}/${prefix}`;
+  const s3flags = ['--s3-endpoint', (s3 as S3Server).endpoint, '--s3-force-path-style', '--s3-create-bucket'];
+  // First run stops after 300 entries; the second resumes and completes.
+  const r1 = migrate(['--from', dirA, '--to', s3url, '--chunk', '256', '--max-entries', '300', ...s3flags]);
+  assert.deepEqual({ resumedAt: r1.resumedAt, treeSize: r1.treeSize, complete: r1.complete }, { resumedAt: '0', treeSize: '300', complete: false });
+  const r2 = migrate(['--from', dirA, '--to', s3url, '--chunk', '256', ...s3flags]);
+  assert.deepEqual({ resumedAt: r2.resumedAt, treeSize: r2.treeSize, complete: r2.complete, checkpointCopied: r2.checkpointCopied }, { resumedAt: '300', treeSize: '600', complete: true, checkpointCopied: true });
+  // The S3 copy serves and audits under the same key; and back into a fresh data directory.
+  const b = await ServerProcess.start(withS3({ dataDir: newDataDir(), key: `${dirA}/log.key`, checkpointInterval: '100ms' }, s3 as S3Server, BUCKET, prefix));
+  assert.equal(b.startTreeSize, 600n);
+  await new HttpTiles(b.baseUrl).audit(await fetchCheckpoint(b.baseUrl, a.vkey, a.origin));
+  const dup = await postEntries(b.baseUrl, lines[42] as string, { 'content-type': 'application/x-ndjson' });
+  assert.equal(dup.entries[0]?.index, 42n, 'the leaf index was rebuilt');
+  await b.stop();
+  const dirC = newDataDir();
+  const r3 = migrate(['--from', s3url, '--to', dirC, ...s3flags]);
+  assert.equal(r3.treeSize, '600');
+  const c = await ServerProcess.start({ dataDir: dirC, key: `${dirA}/log.key`, checkpointInterval: '100ms' });
+  assert.equal(c.startTreeSize, 600n);
+  await new HttpTiles(c.baseUrl).audit(await fetchCheckpoint(c.baseUrl, a.vkey, a.origin));
+  await c.stop();
+});
+
+function migrate(args: string[]): { resumedAt: string; treeSize: string; complete: boolean; checkpointCopied: boolean } {
+  const r = spawnSync(process.execPath, [TILELOG_BIN, 'migrate', ...args], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout.trim().split('\n').pop() as string) as { resumedAt: string; treeSize: string; complete: boolean; checkpointCopied: boolean };
+}
+
