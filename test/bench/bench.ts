@@ -33,6 +33,7 @@
  *              tree (at least 100,000 entries), autocannon → proofs/s
  *   collector  `tilelog collect --once` over 200,000 real ingress-nginx lines into a fresh log (test/bench/collector.ts):
  *              lines/s forwarded, lines/s with attestations and receipts, and the spool's share of the time
+ *   audit      test/bench/audit-full.ts: a full audit (clients/auditor) of a fresh 210,000-entry log → entries/s
  *   long       (BENCH_LONG=1 only) 10,000,000 entries into a fresh log: max RSS and throughput over time, disk
  *              bytes per entry, and the restart time on that log
  * Throughputs are medians of 3 windows after a warm-up; configurations of one phase (formats, client counts,
@@ -79,7 +80,7 @@ import { AuditEventLists, integratedTreeSize, otlpProtosPresent, OtlpLogExports,
 const env = process.env;
 const QUICK = env['BENCH_QUICK'] === '1' || process.argv.includes('--quick');
 const PROFILE = env['BENCH_PROFILE'] === '1';
-const ALL_PHASES = ['baseline', 'ingest', 'grpc', 'singles', 'published', 'reads', 'proofs', 'k8s', 'collector', 'long'] as const;
+const ALL_PHASES = ['baseline', 'ingest', 'grpc', 'singles', 'published', 'reads', 'proofs', 'k8s', 'collector', 'audit', 'long'] as const;
 type Phase = (typeof ALL_PHASES)[number];
 
 /** Durations (ms). The defaults keep `npm run bench` around 2 minutes plus the build. */
@@ -94,7 +95,7 @@ const READ_CONNECTIONS = 50;
 const PUBLISHED_PROBES = 10;
 const BACKGROUND_RATE = 5000; // entries/s during the published-latency phase
 const LONG_ENTRIES = Number(env['BENCH_LONG_ENTRIES'] ?? 10_000_000);
-const TARGETS = { proofs: 10_000, restartMs: 5000, diskFactor: 1.3, diskPerEntry: 80, collector: 20_000, spoolShare: 0.3, levelShare: 0.25, ingest: 50_000, grpcIngest: 50_000, grpcOverHttp: 1.0, authCost: 0.1, singles: 3_000, publishedP99Ms: 1500, reads: 15_000, longRssMB: 300, k8sAudit: 20_000, k8sAuditP99Ms: 200, otlp: 20_000, otlpP99Ms: 200 };
+const TARGETS = { fullAudit: 200_000, proofs: 10_000, restartMs: 5000, diskFactor: 1.3, diskPerEntry: 80, collector: 20_000, spoolShare: 0.3, levelShare: 0.25, ingest: 50_000, grpcIngest: 50_000, grpcOverHttp: 1.0, authCost: 0.1, singles: 3_000, publishedP99Ms: 1500, reads: 15_000, longRssMB: 300, k8sAudit: 20_000, k8sAuditP99Ms: 200, otlp: 20_000, otlpP99Ms: 200 };
 /** The k8s phase: events per audit EventList (the API server's default webhook batch size), client counts, paced load. */
 const K8S = { batch: 400, clients: [2, 4], latencyRate: 5000, latencyBatch: 100, otlpBatch: 400, otlpClients: 4 };
 const NOT_SERVED = 'not served by this build';
@@ -798,6 +799,20 @@ class Bench {
     this.rows.push({ metric: 'Collector spool overhead (spool alone: append + read + acknowledge, as a share of the full collector\'s time per line)', value: `${fmt(r.spoolRecordsPerSecond)} records/s = ${(100 * r.spoolShareOfFullTime).toFixed(0)} %`, target: `< ${100 * TARGETS.spoolShare} %`, met: r.spoolShareOfFullTime < TARGETS.spoolShare });
   }
 
+  // ---- 5d. full audit -------------------------------------------------------------------------------------------
+  async audit(): Promise<void> {
+    const n = QUICK ? 50_000 : 210_000;
+    log(`\n# audit: test/bench/audit-full.ts — a fresh log of ${fmt(n)} entries, then a full audit in-process (clients/auditor: every bundle and tile verified against the signed root), from the log over HTTP and replayed from memory`);
+    const out = execFileSync(process.execPath, [join(REPO_ROOT, 'dist', 'test', 'bench', 'audit-full.js'), String(n)], { encoding: 'utf8', timeout: 600_000 });
+    const runs = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { run: string; ok: boolean; entriesPerSecond: number; auditorCpuSeconds: string });
+    for (const r of runs) log(`    ${r.run}: ${fmt(r.entriesPerSecond)} entries/s (auditor CPU ${r.auditorCpuSeconds} s, ok ${r.ok})`);
+    const live = runs.find((r) => r.run.startsWith('from the local log (node:http'));
+    const replay = runs.filter((r) => r.run.startsWith('replayed')).map((r) => r.entriesPerSecond);
+    this.results['audit'] = { entries: n, runs };
+    if (live !== undefined) this.rows.push({ metric: `Full audit from a local log (${fmt(n)} entries, every bundle and tile verified)`, value: `${fmt(live.entriesPerSecond)} entries/s`, target: `≥ ${fmt(TARGETS.fullAudit)}`, met: live.ok && live.entriesPerSecond >= TARGETS.fullAudit });
+    if (replay.length > 0) this.rows.push({ metric: 'Full audit, responses replayed from memory (the auditor\'s own verification rate)', value: `${fmt(median(replay))} entries/s` });
+  }
+
   private readRow(key: string, label: string, reps: CannonRep[]): void {
     const rates = reps.map((x) => x.okPerSecond);
     const med = median(rates);
@@ -1083,6 +1098,7 @@ async function main(): Promise<number> {
     if (phases.has('proofs')) await b.phase('proofs', () => b.proofs());
     if (phases.has('k8s')) await b.phase('k8s', () => b.k8s());
     if (phases.has('collector')) await b.phase('collector', () => b.collector());
+    if (phases.has('audit')) await b.phase('audit', () => b.audit());
     if (phases.has('long')) await b.phase('long', () => b.long());
     b.ratios();
     const rss = Object.entries(b.phaseMeta).filter(([, v]) => Number.isFinite(v.rssMaxMB)).map(([k, v]) => `${k} ${Math.round(v.rssMaxMB)} (${Math.round(v.rssAnonMaxMB)} anon)`);

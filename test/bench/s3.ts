@@ -124,10 +124,13 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    process.stderr.write(`bench:s3 failed: ${(err as Error).stack ?? String(err)}\n`);
-    process.exit(1);
-  },
-);
+// `npm test` runs every file under dist/test with node --test: do not start a benchmark there.
+if (process.env['NODE_TEST_CONTEXT'] === undefined && process.argv[1]?.endsWith('s3.js') === true) {
+  main().then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`bench:s3 failed: ${(err as Error).stack ?? String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
