@@ -1,5 +1,5 @@
 /**
- * The fault-test machinery of the log server (used by test/e2e/crash.test.ts with LevelDB and by
+ * The fault-test machinery of the log server (used by test/e2e/crash-consistency.test.ts with LevelDB and by
  * test/e2e/s3-crash.test.ts with an S3 bucket, unchanged): concurrent writers, a checkpoint poller and a tile
  * reader that record everything clients were told ({@link Record_}), and {@link verifyAgainstRecord}, which checks a
  * restarted server against that record.
@@ -9,7 +9,8 @@ import type { TestContext } from 'node:test';
 import { TlogError } from '../../server/core/errors.js';
 import { leafHash, type Hash } from '../../server/core/hash.js';
 import { verifyConsistency, verifyInclusion } from '../../server/core/proof.js';
-import { encodeHex } from '../../server/core/strict.js';
+import { bytesEqual, encodeHex } from '../../server/core/strict.js';
+import { ProofBuilder } from '../../clients/tlog/proofs.js';
 import { HttpTiles, fetchCheckpoint, getJson, postEntries, request, verifyCheckpoint, type VerifiedCheckpoint } from './http-tiles.js';
 import { sleep, type ServerProcess } from './server-process.js';
 
@@ -203,24 +204,34 @@ export async function verifyAgainstRecord(t: TestContext, s: ServerProcess, rec:
   const max = rec.maxAcked;
   assert.ok(cp.treeSize > max, `checkpoint size ${cp.treeSize} covers the largest acknowledged index ${max}`);
   const tiles = new HttpTiles(s.baseUrl);
-  assert.equal(hex(await tiles.rootFromTiles(cp.treeSize)), hex(cp.rootHash), 'root from tiles = checkpoint root');
+  // The whole tree from tiles: root = checkpoint root, level-0 hashes = leaf hashes of the entry bundles' entries.
+  const audited = await tiles.audit(cp, { entries: true });
 
   const indexes = [...rec.acked.keys()];
-  const hashes = await tiles.leafHashesAt(indexes, cp.treeSize);
   let missing = 0;
   for (const i of indexes) {
-    if (hex(hashes.get(i) as Hash) !== (rec.acked.get(i) as { leafHash: string }).leafHash) missing++;
+    const a = rec.acked.get(i) as { leafHash: string; entry: Uint8Array };
+    const stored = audited.entries[Number(i)];
+    if (stored === undefined || !bytesEqual(stored, a.entry) || hex(audited.leafHashes[Number(i)] as Hash) !== a.leafHash) missing++;
   }
-  assert.equal(missing, 0, `${missing} of ${indexes.length} acknowledged entries are not at their index`);
+  assert.equal(missing, 0, `${missing} of ${indexes.length} acknowledged entries are not (byte for byte) at their index`);
 
+  // Consistency proofs computed by the client from tiles authenticated against the new checkpoint.
+  const builder = new ProofBuilder({ treeSize: cp.treeSize, rootHash: cp.rootHash }, tiles.reader);
   let checked = 0;
   for (const old of rec.seen.values()) {
     assert.ok(old.treeSize <= cp.treeSize, `a checkpoint of size ${old.treeSize} was seen before, now only ${cp.treeSize} (rollback)`);
-    const r = await getJson(`${s.baseUrl}/v1/proof/consistency?from=${old.treeSize}&to=${cp.treeSize}`);
-    assert.equal(r.status, 200, r.text);
-    const proof = ((r.json as { proof: string[] }).proof ?? []).map((p) => new Uint8Array(Buffer.from(p, 'base64')));
+    const proof = await builder.consistencyProof(old.treeSize);
     assert.ok(verifyConsistency(old.treeSize, cp.treeSize, old.rootHash, cp.rootHash, proof), `checkpoint ${old.treeSize} seen before is consistent with ${cp.treeSize}`);
     checked++;
+  }
+  // The server's own consistency proof endpoint agrees (spot check against the oldest checkpoint seen).
+  const oldest = [...rec.seen.values()].reduce<VerifiedCheckpoint | undefined>((a, b) => (a === undefined || b.treeSize < a.treeSize ? b : a), undefined);
+  if (oldest !== undefined && oldest.treeSize > 0n) {
+    const r = await getJson(`${s.baseUrl}/v1/proof/consistency?from=${oldest.treeSize}&to=${cp.treeSize}`);
+    assert.equal(r.status, 200, r.text);
+    const served = ((r.json as { proof: string[] }).proof ?? []).map((p) => new Uint8Array(Buffer.from(p, 'base64')));
+    assert.ok(verifyConsistency(oldest.treeSize, cp.treeSize, oldest.rootHash, cp.rootHash, served), 'the served consistency proof verifies');
   }
 
   // A few acknowledged entries again: duplicates at their old index.
@@ -235,4 +246,3 @@ export async function verifyAgainstRecord(t: TestContext, s: ServerProcess, rec:
   t.diagnostic(`size ${cp.treeSize}: ${indexes.length} acknowledged entries present, ${checked} earlier checkpoints consistent`);
   return cp;
 }
-
