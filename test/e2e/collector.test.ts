@@ -40,6 +40,19 @@ const TEMPLATE = nonEmptyLines(NGINX)[0] as string;
 const nginxLine = (i: number) => TEMPLATE.replace(/ [0-9a-f]{32}$/, ` ${i.toString(16).padStart(32, '0')}`);
 const idOf = (text: string) => parseInt(text.slice(-32), 16);
 
+/** Appends numbered ingress-nginx lines to `file`, `chunk` lines at a time with a pause: write(n) appends the next n. */
+function lineWriter(file: string, chunk: number, pauseMs: number): (n: number) => Promise<void> {
+  let i = 0;
+  return async (n) => {
+    for (let k = 0; k < n; k += chunk) {
+      let text = '';
+      for (let j = 0; j < chunk && k + j < n; j++) text += `${nginxLine(i++)}\n`;
+      appendFileSync(file, text);
+      await sleep(pauseMs);
+    }
+  };
+}
+
 async function startLog(extra: string[] = []): Promise<{ server: ServerProcess; grpc: number; http: number }> {
   const grpc = await freePort();
   const http = await freePort();
@@ -135,15 +148,7 @@ describe('tilelog collect', { timeout: 1_800_000 }, () => {
     const log = join(dir, 'access.log');
     writeFileSync(log, '');
     const c = await CollectorProcess.start(baseArgs(server, grpc, join(dir, 'spool'), keyFile, ['--file', log]));
-    let i = 0;
-    const write = async (n: number) => {
-      for (let k = 0; k < n; k += 20) {
-        let chunk = '';
-        for (let j = 0; j < 20 && k + j < n; j++) chunk += `${nginxLine(i++)}\n`;
-        appendFileSync(log, chunk);
-        await sleep(2);
-      }
-    };
+    const write = lineWriter(log, 20, 2);
     await write(1000);
     renameSync(log, join(dir, 'access.log.1')); // rename + create, while the collector may be mid-file
     await write(1000);
@@ -167,15 +172,7 @@ describe('tilelog collect', { timeout: 1_800_000 }, () => {
     const log = join(dir, 'access.log');
     writeFileSync(log, '');
     const c = await CollectorProcess.start(baseArgs(server, grpc, join(dir, 'spool'), keyFile, ['--file', log]));
-    let i = 0;
-    const write = async (n: number) => {
-      for (let k = 0; k < n; k += 25) {
-        let chunk = '';
-        for (let j = 0; j < 25 && k + j < n; j++) chunk += `${nginxLine(i++)}\n`;
-        appendFileSync(log, chunk);
-        await sleep(5);
-      }
-    };
+    const write = lineWriter(log, 25, 5);
     await write(700);
     await server.kill(); // the log dies (kill -9) with batches possibly in flight
     await write(700);
