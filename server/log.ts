@@ -69,6 +69,11 @@ export interface PublishedAddResult {
 
 export class Log {
   private readonly cache: LRUCache<string, Uint8Array>;
+  /**
+   * Hashes of perfect subtrees inside tiles, shared by every proof (core/tile-proof.ts SubtreeHashCache): a proof
+   * in a big tree otherwise re-hashes up to 255 nodes per tile level. 200,000 entries ≈ 20 MB.
+   */
+  private readonly subtreeHashes = new LRUCache<string, Hash>({ max: 200_000 });
 
   private constructor(
     readonly origin: string,
@@ -276,7 +281,7 @@ export class Log {
       throw malformed('want index or leafHash');
     }
     if (leafIndex >= treeSize) throw new TlogError('OUT_OF_RANGE', `entry ${leafIndex} is not in the tree of size ${treeSize}`);
-    const proof = await inclusionProof(leafIndex, treeSize, this.tileReader());
+    const proof = await inclusionProof(leafIndex, treeSize, this.tileReader(), this.subtreeHashes);
     return { leafIndex, treeSize, leafHash, proof, checkpoint: treeSize === published.treeSize ? published.checkpoint : undefined };
   }
 
@@ -284,7 +289,7 @@ export class Log {
   async consistencyProof(from: bigint, to?: bigint): Promise<{ from: bigint; to: bigint; proof: Hash[] }> {
     const t = this.resolveSize(to);
     if (from > t) throw malformed(`from (${from}) is larger than to (${t})`);
-    return { from, to: t, proof: await consistencyProof(from, t, this.tileReader()) };
+    return { from, to: t, proof: await consistencyProof(from, t, this.tileReader(), this.subtreeHashes) };
   }
 
   /**

@@ -53,6 +53,16 @@ export function hashFromTile(tileData: Uint8Array, offset: number, count: number
   return level[0] as Hash;
 }
 
+/**
+ * A cache of perfect-subtree hashes across calls, keyed `<height>/<index>`. Valid for the lifetime of one log: a
+ * perfect subtree (every leaf below the tree size) never changes in an append-only tree, whatever the tree size.
+ * An LRU of the caller's choosing (the core does no allocation policy).
+ */
+export interface SubtreeHashCache {
+  get(key: string): Hash | undefined;
+  set(key: string, hash: Hash): unknown;
+}
+
 function tileKey(t: TileRef): string {
   return `${t.level}/${t.index}`;
 }
@@ -62,7 +72,7 @@ function tileKey(t: TileRef): string {
  * and every perfect subtree hashed once however many ranges share it (so the proofs of many nearby entries cost
  * little more than one).
  */
-export async function rangeHashes(ranges: readonly LeafRange[], treeSize: bigint, readTiles: TileReader): Promise<Hash[]> {
+export async function rangeHashes(ranges: readonly LeafRange[], treeSize: bigint, readTiles: TileReader, cache?: SubtreeHashCache): Promise<Hash[]> {
   const plans = ranges.map(([b, e]) => rangeNodes(b, e));
   const wanted = new Map<string, TileRef>();
   for (const plan of plans) for (const n of plan) {
@@ -77,7 +87,7 @@ export async function rangeHashes(ranges: readonly LeafRange[], treeSize: bigint
   const memo = new Map<string, Hash>();
   const subtreeHash = (n: NodeId): Hash => {
     const key = `${n.height}/${n.index}`;
-    let h = memo.get(key);
+    let h = memo.get(key) ?? cache?.get(key);
     if (h !== undefined) return h;
     if (n.height % TILE_HEIGHT === 0) {
       const loc = tileForNode(n, treeSize);
@@ -88,6 +98,8 @@ export async function rangeHashes(ranges: readonly LeafRange[], treeSize: bigint
       h = nodeHash(subtreeHash({ height, index: n.index * 2n }), subtreeHash({ height, index: n.index * 2n + 1n }));
     }
     memo.set(key, h);
+    // Inside-tile nodes are the costly ones (2^h hashes each); a perfect subtree's hash never changes.
+    if (n.height % TILE_HEIGHT !== 0) cache?.set(key, h);
     return h;
   };
   return plans.map((plan) => {
@@ -108,8 +120,8 @@ export async function treeHash(treeSize: bigint, readTiles: TileReader): Promise
 }
 
 /** The RFC 9162 inclusion proof for `index` in the tree of `treeSize` leaves. Requires 0 ≤ index < treeSize. */
-export async function inclusionProof(index: bigint, treeSize: bigint, readTiles: TileReader): Promise<Hash[]> {
-  return rangeHashes(inclusionRanges(index, treeSize), treeSize, readTiles);
+export async function inclusionProof(index: bigint, treeSize: bigint, readTiles: TileReader, cache?: SubtreeHashCache): Promise<Hash[]> {
+  return rangeHashes(inclusionRanges(index, treeSize), treeSize, readTiles, cache);
 }
 
 /**
@@ -124,6 +136,6 @@ export async function inclusionProofs(indexes: readonly bigint[], treeSize: bigi
 }
 
 /** The RFC 9162 consistency proof from `oldSize` to `newSize`. Requires 0 ≤ oldSize ≤ newSize. */
-export async function consistencyProof(oldSize: bigint, newSize: bigint, readTiles: TileReader): Promise<Hash[]> {
-  return rangeHashes(consistencyRanges(oldSize, newSize), newSize, readTiles);
+export async function consistencyProof(oldSize: bigint, newSize: bigint, readTiles: TileReader, cache?: SubtreeHashCache): Promise<Hash[]> {
+  return rangeHashes(consistencyRanges(oldSize, newSize), newSize, readTiles, cache);
 }

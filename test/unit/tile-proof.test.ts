@@ -381,6 +381,21 @@ describe('proofs from tiles: random sizes of a 70,000-leaf log', () => {
     );
   });
 
+  test('property: a subtree-hash cache shared across calls and tree sizes gives the same proofs (and is used)', async () => {
+    const cache = new Map<string, Hash>();
+    await fc.assert(
+      fc.asyncProperty(logSize, fc.nat(), async (n, r) => {
+        const i = r % n;
+        const m = r % (n + 1);
+        assert.deepEqual(hexes(await inclusionProof(BigInt(i), BigInt(n), S.reader, cache)), hexes(ref.path(i, n).map((e) => e.hash)));
+        const c = await consistencyProof(BigInt(m), BigInt(n), S.reader, cache);
+        if (m !== 0 && m !== n) assert.deepEqual(hexes(c), hexes(ref.proof(m, n).map((e) => e.hash)));
+      }),
+      { numRuns: 80 },
+    );
+    assert.ok(cache.size > 0, 'inside-tile subtree hashes were cached');
+  });
+
   test('property: consistency proof = RFC PROOF, verifies; flipped bits, swapped roots, extra hash fail', async () => {
     await fc.assert(
       fc.asyncProperty(logSize, fc.nat(), fc.nat(), async (n, r, bit) => {
