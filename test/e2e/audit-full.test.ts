@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cleanupAll, startServer, type ServerProcess } from '../support/server-process.js';
-import { AuditorProcess, LogProxy, addEntries, evidenceFiles, stopAllAuditors, tilelog, waitFor } from '../support/audit-process.js';
+import { AuditorProcess, LogProxy, addEntries, evidenceFiles, logArg, sizeMetric, stopAllAuditors, tilelog, waitFor } from '../support/audit-process.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tilelog-audit-full-'));
 const proxies: LogProxy[] = [];
@@ -22,8 +22,6 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const logArg = (s: ServerProcess, url = s.baseUrl + '/') => `${s.origin}=${url}=${s.vkey}`;
-const sizeMetric = (origin: string) => `tilelog_audit_tree_size{origin="${origin}"}`;
 
 describe('tilelog audit --full', () => {
   test('--full verifies every entry, resumes from stored progress; a flipped tile byte is caught by --full and by following', async () => {

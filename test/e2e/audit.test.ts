@@ -13,7 +13,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { cleanupAll, newDataDir, startServer, ServerProcess } from '../support/server-process.js';
-import { AuditorProcess, LogProxy, addEntries, evidenceFiles, stopAllAuditors, tilelog, waitFor } from '../support/audit-process.js';
+import { AuditorProcess, LogProxy, addEntries, evidenceFiles, logArg, sizeMetric, stopAllAuditors, tilelog, waitFor } from '../support/audit-process.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tilelog-audit-'));
 const proxies: LogProxy[] = [];
@@ -24,8 +24,6 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const logArg = (s: ServerProcess, url = s.baseUrl + '/') => `${s.origin}=${url}=${s.vkey}`;
-const sizeMetric = (origin: string) => `tilelog_audit_tree_size{origin="${origin}"}`;
 
 describe('tilelog audit', () => {
   test('one log, three auditors: all verify every checkpoint; metrics and healthz', async () => {

@@ -14,7 +14,7 @@
  */
 import { after, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { Record_, prng, startLoad, verifyAgainstRecord } from '../support/crash-load.js';
+import { Record_, killCycle, prng, startLoad, verifyAgainstRecord } from '../support/crash-load.js';
 import type { VerifiedCheckpoint } from '../support/http-tiles.js';
 import { ServerProcess, cleanupAll, newDataDir, sleep, withTimeout } from '../support/server-process.js';
 
@@ -31,24 +31,13 @@ test(`kill -9 at random moments under concurrent writes loses no acknowledged en
   const dataDir = newDataDir();
   const opts = { dataDir, origin: 'example.com/crash', checkpointInterval: '50ms', batchDelay: '5ms' };
   let s = await ServerProcess.start(opts);
-  const { vkey, origin } = s;
   const rec = new Record_();
   const t0 = Date.now();
   let cycles = 0;
   for (let cycle = 0; cycle < CYCLES && Date.now() - t0 < KILL_TEST_MS; cycle++) {
     cycles++;
     const killAfter = 30 + Math.floor(rng() * 1400);
-    const before = rec.acked.size;
-    const load = startLoad(s, rec, rng, `c${cycle}`, 4, Date.now() + 10_000);
-    await sleep(killAfter);
-    const exit = await s.kill();
-    assert.equal(exit.signal, 'SIGKILL');
-    load.stop();
-    await withTimeout(load.done, 15_000, 'clients to stop');
-    assert.deepEqual(rec.problems, [], `cycle ${cycle}`);
-    t.diagnostic(`cycle ${cycle}: killed after ${killAfter} ms; ${rec.acked.size} acknowledged (${rec.acked.size - before} new), ${rec.seen.size} checkpoints seen`);
-    s = await ServerProcess.start(opts);
-    await verifyAgainstRecord(t, s, rec, vkey, origin, rng);
+    s = await killCycle(t, s, opts, rec, rng, cycle, killAfter);
   }
   assert.ok(rec.acked.size > 0, 'some writes were acknowledged');
   assert.ok(cycles >= (LONG ? 50 : 3), `only ${cycles} kill cycles fit in the time bound`);

@@ -14,7 +14,7 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cleanupAll, newDataDir, startServer, type ServerProcess } from '../support/server-process.js';
-import { AuditorProcess, addEntries, evidenceFiles, freePort, stopAllAuditors, tilelog, waitFor } from '../support/audit-process.js';
+import { AuditorProcess, addEntries, evidenceFiles, freePort, logArg, stopAllAuditors, tilelog, waitFor } from '../support/audit-process.js';
 import { newEd25519Signer } from '../../server/core/keys.js';
 import { signCheckpoint } from '../../server/core/checkpoint.js';
 
@@ -26,7 +26,6 @@ after(async () => {
 });
 
 const INTERVAL_MS = 2000;
-const logArg = (s: ServerProcess) => `${s.origin}=${s.baseUrl}/=${s.vkey}`;
 
 describe('gossip', () => {
   test('a split view is caught within two checkpoint intervals, with evidence a third party can verify', async () => {

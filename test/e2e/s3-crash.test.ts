@@ -6,7 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { Record_, prng, startLoad, verifyAgainstRecord } from '../support/crash-load.js';
+import { Record_, killCycle, prng, startLoad, verifyAgainstRecord } from '../support/crash-load.js';
 import { skipMessage, startS3, type S3Server } from '../support/s3-server.js';
 import { exportS3Env, withS3 } from '../support/s3-log.js';
 import { ServerProcess, cleanupAll, newDataDir, sleep, withTimeout } from '../support/server-process.js';
@@ -30,24 +30,13 @@ test(`S3: kill -9 at random moments under concurrent writes loses no acknowledge
   const rng = prng(SEED);
   const opts = withS3({ dataDir: newDataDir(), origin: 'example.com/s3crash', checkpointInterval: '50ms', batchDelay: '5ms' }, s3 as S3Server, BUCKET, `crash-${randomBytes(4).toString('hex')}`);
   let s = await ServerProcess.start(opts);
-  const { vkey, origin } = s;
   const rec = new Record_();
   const t0 = Date.now();
   let cycles = 0;
   for (let cycle = 0; cycle < 3 && Date.now() - t0 < 40_000; cycle++) {
     cycles++;
     const killAfter = 2000 + Math.floor(rng() * 3000); // S3 commits take longer than LevelDB's
-    const before = rec.acked.size;
-    const load = startLoad(s, rec, rng, `c${cycle}`, 4, Date.now() + 10_000);
-    await sleep(killAfter);
-    const exit = await s.kill();
-    assert.equal(exit.signal, 'SIGKILL');
-    load.stop();
-    await withTimeout(load.done, 15_000, 'clients to stop');
-    assert.deepEqual(rec.problems, [], `cycle ${cycle}`);
-    t.diagnostic(`cycle ${cycle}: killed after ${killAfter} ms; ${rec.acked.size} acknowledged (${rec.acked.size - before} new), ${rec.seen.size} checkpoints seen`);
-    s = await ServerProcess.start(opts);
-    await verifyAgainstRecord(t, s, rec, vkey, origin, rng);
+    s = await killCycle(t, s, opts, rec, rng, cycle, killAfter);
   }
   assert.ok(rec.acked.size > 0, 'some writes were acknowledged');
   assert.ok(cycles >= 2, `only ${cycles} kill cycles fit in the time bound`);

@@ -30,14 +30,7 @@ export function tilelog(args: readonly string[], timeoutMs = 30_000): Promise<Ru
   });
 }
 
-/** A free loopback port (listen on 0, close); good enough to pre-assign auditor ports that peers must know. */
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+export { freePort } from './server-process.js';
 
 const live = new Set<ChildProcess>();
 process.once('exit', () => {
@@ -200,3 +193,8 @@ export class LogProxy {
     await new Promise((r) => this.server.close(r));
   }
 }
+
+/** The `--log ORIGIN=URL=VKEY` argument for a log server (optionally reached through another URL, e.g. a proxy). */
+export const logArg = (s: { origin: string; baseUrl: string; vkey: string }, url = s.baseUrl + '/'): string => `${s.origin}=${url}=${s.vkey}`;
+/** The auditor's tree-size metric of one origin. */
+export const sizeMetric = (origin: string): string => `tilelog_audit_tree_size{origin="${origin}"}`;

@@ -12,7 +12,7 @@ import { verifyConsistency, verifyInclusion } from '../../server/core/proof.js';
 import { bytesEqual, encodeHex } from '../../server/core/strict.js';
 import { ProofBuilder } from '../../clients/tlog/proofs.js';
 import { HttpTiles, fetchCheckpoint, getJson, postEntries, request, verifyCheckpoint, type VerifiedCheckpoint } from './http-tiles.js';
-import { sleep, type ServerProcess } from './server-process.js';
+import { ServerProcess, sleep, withTimeout, type ServerOptions } from './server-process.js';
 
 /** mulberry32: a small seeded PRNG in [0, 1). */
 export function prng(seed: number): () => number {
@@ -245,4 +245,24 @@ export async function verifyAgainstRecord(t: TestContext, s: ServerProcess, rec:
   }
   t.diagnostic(`size ${cp.treeSize}: ${indexes.length} acknowledged entries present, ${checked} earlier checkpoints consistent`);
   return cp;
+}
+
+/**
+ * One crash cycle: writers run against `s`, which is kill -9'd after `killAfterMs`; the clients are stopped, nothing
+ * they were told may contradict itself, and the server is restarted on the same options and checked against the
+ * record. Returns the restarted server.
+ */
+export async function killCycle(t: TestContext, s: ServerProcess, opts: ServerOptions, rec: Record_, rng: () => number, cycle: number, killAfterMs: number): Promise<ServerProcess> {
+  const before = rec.acked.size;
+  const load = startLoad(s, rec, rng, `c${cycle}`, 4, Date.now() + 10_000);
+  await sleep(killAfterMs);
+  const exit = await s.kill();
+  assert.equal(exit.signal, 'SIGKILL');
+  load.stop();
+  await withTimeout(load.done, 15_000, 'clients to stop');
+  assert.deepEqual(rec.problems, [], `cycle ${cycle}`);
+  t.diagnostic(`cycle ${cycle}: killed after ${killAfterMs} ms; ${rec.acked.size} acknowledged (${rec.acked.size - before} new), ${rec.seen.size} checkpoints seen`);
+  const next = await ServerProcess.start(opts);
+  await verifyAgainstRecord(t, next, rec, s.vkey, s.origin, rng);
+  return next;
 }

@@ -303,3 +303,13 @@ export async function cleanupAll(): Promise<void> {
   }
   ownedDirs.clear();
 }
+
+/** A port that was free a moment ago on 127.0.0.1 (listen on 0, close): for servers whose address must be known first. */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', () => resolve()));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
