@@ -50,6 +50,7 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorMapping>> = {
   PERMISSION_DENIED: { http: 403, grpc: GrpcStatus.PERMISSION_DENIED, retryable: false },
   VERIFICATION_FAILED: { http: 422, grpc: GrpcStatus.FAILED_PRECONDITION, retryable: false },
   INCONSISTENT: { http: 409, grpc: GrpcStatus.FAILED_PRECONDITION, retryable: false },
+  NOT_LEADER: { http: 503, grpc: GrpcStatus.UNAVAILABLE, retryable: true },
   INTERNAL: { http: 500, grpc: GrpcStatus.INTERNAL, retryable: true },
 };
 

@@ -19,6 +19,14 @@ import { consistencyProof, inclusionProof, inclusionProofs, treeHash, type TileR
 import { Publisher, type CheckpointCosigner, type Published } from './publisher.js';
 import { Sequencer, type AddResult, type SequencerHooks, type SequencerOptions } from './sequencer.js';
 import type { LogStorage, TreeState } from './storage/storage.js';
+import { performance } from 'node:perf_hooks';
+import { LeaderUnreachable, type Forwarder } from './forward.js';
+import type { Leadership } from './leadership.js';
+
+/** How long a write waits for a leader during a failover before it gets NOT_LEADER (503, retry). */
+const LEADER_WAIT_MS = 15_000;
+/** How long a frontend that does not lead waits at start for the leader's first checkpoint. */
+const FIRST_CHECKPOINT_WAIT_MS = 60_000;
 
 export interface LogOptions {
   readonly storage: LogStorage;
@@ -48,6 +56,12 @@ export interface LogOptions {
    * consistency proof from a witness's size to the checkpoint's size from this log's tiles.
    */
   readonly witnessing?: (note: string, tree: TreeState, consistencyProof: (oldSize: bigint, newSize: bigint) => Promise<Hash[]>) => Promise<string | undefined>;
+  /**
+   * Several frontends with one leader (server/leadership.ts): only the leader sequences and publishes; this
+   * frontend forwards writes to it through `forwarder` when it does not lead. Requires `refreshIntervalMs`.
+   */
+  readonly leadership?: Leadership;
+  readonly forwarder?: Forwarder;
 }
 
 /** An inclusion proof against a tree size, with the checkpoint when that size is the published one. */
@@ -97,8 +111,23 @@ export class Log {
     if (new Set(signers.map((s) => s.vkey)).size !== signers.length) throw new Error('the same key is given twice');
     // The checkpoint first, then the tree: with shared storage another frontend may publish in between, and a
     // checkpoint read before the tree can only be a prefix of it.
-    const stored = await o.storage.readCheckpoint();
-    const sequencer = await Sequencer.open(o.storage, o.sequencer, o.hooks, o.now);
+    let stored = await o.storage.readCheckpoint();
+    if (o.leadership !== undefined && stored === undefined) {
+      // A frontend that does not lead publishes nothing: wait (bounded) for the leader's first checkpoint, or
+      // for this frontend to be elected (then it publishes the first one itself).
+      const deadline = performance.now() + FIRST_CHECKPOINT_WAIT_MS;
+      while (stored === undefined && !o.leadership.isLeader()) {
+        if (performance.now() > deadline) throw new Error('no leader published a checkpoint in time (is the lease store reachable?)');
+        await new Promise((r) => setTimeout(r, 200));
+        stored = await o.storage.readCheckpoint();
+      }
+    }
+    const leadership = o.leadership;
+    const hooks: SequencerHooks = leadership === undefined ? (o.hooks ?? {}) : { ...o.hooks, fenced: (err) => {
+      leadership.fenced(err.message);
+      o.hooks?.fenced?.(err);
+    } };
+    const sequencer = await Sequencer.open(o.storage, o.sequencer, hooks, o.now);
     let published: Published | undefined;
     if (stored !== undefined) {
       // Signed by one of our keys (the current key, or one it rotates with): anything else is another log.
@@ -118,26 +147,52 @@ export class Log {
     const witnessing = o.witnessing;
     const cosign: CheckpointCosigner | undefined =
       witnessing === undefined ? undefined : (note, tree) => witnessing(note, tree, (oldSize, newSize) => consistencyProof(oldSize, newSize, (log as Log).tileReader()));
-    const publisher = new Publisher(o.storage, o.origin, signers, () => sequencer.tree, published, o.checkpointIntervalMs, o.now, o.onError, cosign);
+    const mayPublish = leadership === undefined ? undefined : () => leadership.isLeader();
+    const publisher = new Publisher(o.storage, o.origin, signers, () => sequencer.tree, published, o.checkpointIntervalMs, o.now, o.onError, cosign, mayPublish);
     log = new Log(o.origin, o.signer.vkey, o.storage, sequencer, publisher, o.tileCacheBytes ?? 32 * 1024 * 1024);
+    log.leadership = leadership;
+    log.forwarder = o.forwarder;
+    log.verifiers = signers.map((s) => newVerifier(s.vkey));
     await publisher.start();
     if (o.refreshIntervalMs !== undefined) log.startRefresh(o.refreshIntervalMs);
     return log;
   }
 
   private refreshTimer: NodeJS.Timeout | undefined;
+  private leadership: Leadership | undefined;
+  private forwarder: Forwarder | undefined;
+  private verifiers: ReturnType<typeof newVerifier>[] = [];
 
-  /** Shared storage: adopts the tree other frontends extended, every `ms` (then published by the publisher). */
+  /**
+   * Shared storage: adopts the tree other frontends extended, every `ms`, and — on a frontend that does not lead —
+   * the checkpoint the leader published.
+   */
   private startRefresh(ms: number): void {
     const tick = () => {
       this.refreshTimer = setTimeout(() => {
-        void this.sequencer.refresh().finally(() => {
+        void this.refresh().finally(() => {
           if (this.refreshTimer !== undefined) tick();
         });
       }, ms);
       this.refreshTimer.unref();
     };
     tick();
+  }
+
+  private async refresh(): Promise<void> {
+    if (this.leadership?.isLeader() === true) return; // the leader's own tree is the newest
+    await this.sequencer.refresh();
+    if (this.leadership === undefined) return;
+    try {
+      const text = await this.storage.readCheckpoint();
+      if (text === undefined) return;
+      const { checkpoint } = openCheckpoint(text, this.verifiers, this.origin);
+      // Only a checkpoint of a tree this frontend has read (a prefix of it, by the append-only storage contract).
+      if (checkpoint.treeSize > this.sequencer.tree.treeSize) return;
+      this.publisher.adopt({ checkpoint: text, treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash, publishedAt: Date.now() });
+    } catch {
+      // transient read failure or a checkpoint this log did not sign: keep serving the last one adopted
+    }
   }
 
   /** The integrated tree. */
@@ -156,6 +211,36 @@ export class Log {
    * result then carries the stored entry's leaf hash.
    */
   async add(entries: readonly Uint8Array[], identities?: readonly (Hash | undefined)[]): Promise<AddResult[]> {
+    const leadership = this.leadership;
+    if (leadership === undefined) return this.addLocal(entries, identities);
+    // Several frontends: sequence here when leading, else forward to the leader; across a failover, wait for the
+    // next leader (bounded). Retried only when the entries surely were not sequenced (refused by a frontend that
+    // does not lead, or a connection refused); any other failure goes back to the client.
+    const deadline = performance.now() + LEADER_WAIT_MS;
+    let last: unknown;
+    for (;;) {
+      const left = deadline - performance.now();
+      const t = left > 0 ? await leadership.waitForTarget(left) : undefined;
+      if (t === undefined) throw new TlogError('NOT_LEADER', 'no leader is reachable right now (failover in progress?); retry', { cause: last, retryAfter: 1 });
+      try {
+        if (t.self) return await this.addLocal(entries, identities);
+        if (this.forwarder === undefined) throw new Error('log: leadership without a forwarder');
+        return await this.forwarder.add(t.url, entries, identities);
+      } catch (err) {
+        const retry = err instanceof LeaderUnreachable || (err instanceof TlogError && err.code === 'NOT_LEADER');
+        if (!retry) throw err;
+        last = err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  }
+
+  /**
+   * Sequences entries on this frontend (the leader's side of forwarding; see {@link add}). With several frontends,
+   * NOT_LEADER unless this frontend leads.
+   */
+  async addLocal(entries: readonly Uint8Array[], identities?: readonly (Hash | undefined)[]): Promise<AddResult[]> {
+    if (this.leadership !== undefined && !this.leadership.isLeader()) throw new TlogError('NOT_LEADER', 'this frontend does not lead; retry', { retryAfter: 1 });
     const results = await this.sequencer.add(entries, identities);
     if (identities === undefined) return results;
     return Promise.all(results.map(async (r) => (r.duplicate ? { ...r, leafHash: await this.leafHashAt(r.leafIndex) } : r)));
@@ -301,7 +386,9 @@ export class Log {
     if (this.refreshTimer !== undefined) clearTimeout(this.refreshTimer);
     this.refreshTimer = undefined;
     await this.sequencer.drain();
-    await this.publisher.publish();
+    await this.publisher.publish().catch((err: unknown) => {
+      if (this.leadership === undefined) throw err; // a frontend that does not lead publishes nothing
+    });
   }
 
   /** Stops the publisher (rejecting remaining waiters) and closes storage. Call after {@link drain}. */

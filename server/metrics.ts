@@ -20,6 +20,10 @@ export class Metrics {
   readonly authFailures = new Counter({ name: 'tilelog_auth_failures_total', help: 'Requests refused by authentication, by error code.', labelNames: ['code'] as const, registers: [this.registry] });
   readonly grpcCalls = new Counter({ name: 'tilelog_grpc_calls_total', help: 'gRPC calls by method and status code.', labelNames: ['method', 'code'] as const, registers: [this.registry] });
   readonly requests = new Counter({ name: 'tilelog_http_requests_total', help: 'HTTP requests by route, method and status.', labelNames: ['route', 'method', 'status'] as const, registers: [this.registry] });
+  readonly leader = new Gauge({ name: 'tilelog_leader', help: 'Several frontends: 1 while this frontend holds the leader lease (sequences and publishes), else 0.', registers: [this.registry] });
+  readonly leaderEpoch = new Gauge({ name: 'tilelog_leader_epoch', help: 'Several frontends: the lease epoch this frontend last led with.', registers: [this.registry] });
+  readonly fenced = new Counter({ name: 'tilelog_fenced_total', help: 'Several frontends: writes of this frontend refused by storage because a newer leader fenced it.', registers: [this.registry] });
+  readonly forwarded = new Counter({ name: 'tilelog_forwarded_entries_total', help: 'Several frontends: entries this frontend forwarded to the leader.', registers: [this.registry] });
   readonly errors = new Counter({ name: 'tilelog_errors_total', help: 'Errors returned to clients, by error code.', labelNames: ['code'] as const, registers: [this.registry] });
 
   /** Counts an error returned to a client: by code, plus pushback and authentication failures. */

@@ -57,6 +57,11 @@ export class Publisher {
     private readonly now: () => number = Date.now,
     private readonly onError: (err: unknown) => void = () => {},
     private readonly cosign: CheckpointCosigner | undefined = undefined,
+    /**
+     * Shared storage: only the leader signs and publishes; while this is false the publisher only serves what it
+     * {@link adopt}s from storage. Default: always (the storage is this process's own).
+     */
+    private readonly mayPublish: () => boolean = () => true,
   ) {}
 
   /** The latest published checkpoint (undefined only before the first publication). */
@@ -118,9 +123,30 @@ export class Publisher {
     return this.publishing;
   }
 
+  /**
+   * Serves a checkpoint another frontend (the leader) published, if it is larger than the one served. The caller
+   * checked its signature against this log's keys and that it describes a prefix of the integrated tree.
+   */
+  adopt(p: Published): void {
+    if (this.published_ !== undefined && this.published_.treeSize >= p.treeSize) return;
+    this.announce(p);
+  }
+
+  private announce(published: Published): void {
+    this.published_ = published;
+    const ready = this.waiters.filter((w) => w.treeSize <= published.treeSize);
+    this.waiters = this.waiters.filter((w) => w.treeSize > published.treeSize);
+    for (const w of ready) w.resolve(published);
+    for (const fn of this.listeners) fn(published);
+  }
+
   private async publishOnce(): Promise<Published> {
     const tree = this.integrated(); // durably committed by the sequencer
     const current = this.published_;
+    if (!this.mayPublish()) {
+      if (current !== undefined) return current;
+      throw new Error('not the leader: no checkpoint to serve yet');
+    }
     if (current !== undefined && current.treeSize >= tree.treeSize) return current;
     const text = formatCheckpoint({ origin: this.origin, treeSize: tree.treeSize, rootHash: tree.rootHash, extensions: [] });
     let checkpoint = signNote(text, this.signers);
@@ -137,11 +163,8 @@ export class Publisher {
     // before this line: the checkpoint was never seen; after: it is reloaded on start and served again.
     await this.storage.writeCheckpoint(checkpoint);
     const published: Published = { checkpoint, treeSize: tree.treeSize, rootHash: tree.rootHash, publishedAt: this.now() };
-    this.published_ = published;
-    const ready = this.waiters.filter((w) => w.treeSize <= published.treeSize);
-    this.waiters = this.waiters.filter((w) => w.treeSize > published.treeSize);
-    for (const w of ready) w.resolve(published);
-    for (const fn of this.listeners) fn(published);
+    if (this.published_ !== undefined && this.published_.treeSize >= published.treeSize) return this.published_; // adopted meanwhile
+    this.announce(published);
     return published;
   }
 }

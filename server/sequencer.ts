@@ -16,7 +16,7 @@ import { EMPTY_ROOT, leafHash, type Hash } from './core/hash.js';
 import { checkEntrySize } from './core/entry-bundle.js';
 import { EMPTY_EDGE, edgeFromTiles, edgeRoot, edgeTiles, integrate, type TreeEdge } from './core/edge.js';
 import { bytesEqual, encodeHex } from './core/strict.js';
-import { StorageConflict, type LogStorage, type TreeState } from './storage/storage.js';
+import { Fenced, StorageConflict, type LogStorage, type TreeState } from './storage/storage.js';
 import { isStorageUnavailable } from './errors.js';
 
 /** The error of a write refused while storage is unavailable (full disk, I/O error): 503, retry later. */
@@ -56,6 +56,8 @@ export interface SequencerHooks {
   sequenced?(submittedAt: number, maxIndex: bigint): void;
   /** A commit failed; the sequencer reloaded (or could not reload) its state from storage. */
   commitFailed?(err: unknown): void;
+  /** A commit was refused because a newer leader fenced this process (shared storage): stop leading. */
+  fenced?(err: Fenced): void;
 }
 
 interface PoolRequest {
@@ -281,6 +283,14 @@ export class Sequencer {
       });
       this.hooks.committed?.(tree, newEntries.length, duplicates, newEntries.length + duplicates);
     } catch (err) {
+      if (err instanceof Fenced) {
+        // A newer leader owns the tree: nothing of this batch was stored, and this process may not write any more.
+        // The requests are refused with NOT_LEADER, which the log turns into forwarding to the leader.
+        this.hooks.fenced?.(err);
+        const e = new TlogError('NOT_LEADER', 'this frontend is no longer the leader; retry', { cause: err, retryAfter: 1 });
+        for (const r of batch) r.reject(e);
+        return;
+      }
       if (err instanceof StorageConflict) {
         // Another writer extended the tree first; nothing of this batch was stored. Re-read the tree (which also
         // completes the winner's commit and its leaf index, so duplicates are found) and sequence the batch again.
@@ -325,6 +335,28 @@ export class Sequencer {
       for (const r of this.pool) r.reject(e);
       this.pool = [];
       this.pooled = 0;
+    }
+  }
+
+  /**
+   * Re-reads the tree from storage once no flush runs (a frontend that just became the leader, after fencing: the
+   * previous leader may have extended the tree). Rejects if storage cannot be read.
+   */
+  async resync(): Promise<void> {
+    while (this.flushing !== undefined) await this.flushing.catch(() => {});
+    const run = (async () => {
+      const { tree, edge } = await loadTree(this.storage);
+      if (tree.treeSize < this.tree_.treeSize) throw new Error(`storage went back from size ${this.tree_.treeSize} to ${tree.treeSize}`);
+      this.tree_ = tree;
+      this.edge_ = edge;
+      this.stale = undefined;
+    })();
+    this.flushing = run.catch(() => {});
+    try {
+      await run;
+    } finally {
+      this.flushing = undefined;
+      if (this.pooled > 0 && this.fatal === undefined) this.schedule();
     }
   }
 

@@ -3,7 +3,15 @@
  * and on SIGTERM/SIGINT drains (every pooled entry sequenced, a final checkpoint published) before exiting.
  */
 import { mkdirSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { LeaseCandidate, LeaseStore } from './coordination/lease.js';
+import type { LeafIndexStore } from './coordination/leaf-index.js';
+import { Leadership } from './leadership.js';
+import { Forwarder, forwardToken } from './forward.js';
+import { TlogError } from './core/errors.js';
+import { errorBody } from './errors.js';
 import { join } from 'node:path';
 import { formatAddress, listenOn, parseListenAddress } from './config.js';
 import { createHttpHandler } from './http/app.js';
@@ -61,18 +69,60 @@ export interface ServeOptions {
   readonly s3CreateBucket?: boolean | undefined;
   /** False: no leaf-hash index objects in the bucket (no duplicate detection, no lookup by hash). */
   readonly s3LeafIndex?: boolean | undefined;
+  /**
+   * Shared storage only: `postgres://…` keeps the leader lease and the duplicate index in PostgreSQL; undefined:
+   * the lease is an object in the bucket and the index is objects too.
+   */
+  readonly coordination?: string | undefined;
+  /** Shared storage only: the base URL the other frontends forward writes to (default: from the HTTP address). */
+  readonly advertiseUrl?: string | undefined;
+  /** Shared storage only: the leader lease's duration (ms); a dead leader is replaced after about 1.25 × this. */
+  readonly leaseTtlMs?: number | undefined;
 }
 
-/** Opens the configured storage: the S3 bucket of `--storage s3://…`, else LevelDB in the data directory. */
-async function openStorage(o: ServeOptions): Promise<LogStorage> {
+/** A log shared by several frontends: its lease, and where its duplicate index lives. */
+interface Shared {
+  readonly lease: LeaseStore;
+  readonly leafIndex: LeafIndexStore | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the configured storage: the S3 bucket of `--storage s3://…` (shared by any number of frontends, with a
+ * leader lease), else LevelDB in the data directory (this process's alone).
+ */
+async function openStorage(o: ServeOptions): Promise<{ storage: LogStorage; shared: Shared | undefined }> {
   if (isS3Url(o.storage)) {
     const { bucket, prefix } = parseS3Location(o.storage);
-    // Loaded only when used: the AWS SDK is large, and LevelDB logs do not need it.
+    // Loaded only when used: the AWS SDK (and pg) are large, and LevelDB logs do not need them.
     const { S3Storage, s3ClientConfig } = await import('./storage/s3-storage.js');
-    return S3Storage.open({ bucket, prefix, clientConfig: s3ClientConfig({ endpoint: o.s3Endpoint, forcePathStyle: o.s3ForcePathStyle }), createBucket: o.s3CreateBucket === true, leafIndex: o.s3LeafIndex !== false });
+    let pg: { lease: LeaseStore; leafIndex: LeafIndexStore; close(): Promise<void> } | undefined;
+    if (o.coordination !== undefined) {
+      if (!/^postgres(ql)?:\/\//.test(o.coordination)) throw new Error(`--coordination: want postgres://…, got ${JSON.stringify(o.coordination)}`);
+      const { openPostgresCoordination } = await import('./coordination/postgres.js');
+      pg = await openPostgresCoordination(o.coordination, `${bucket}/${prefix}`);
+    }
+    const leafIndex = o.s3LeafIndex !== false ? pg?.leafIndex : undefined;
+    const storage = await S3Storage.open({
+      bucket, prefix, clientConfig: s3ClientConfig({ endpoint: o.s3Endpoint, forcePathStyle: o.s3ForcePathStyle }), createBucket: o.s3CreateBucket === true,
+      leafIndex: o.s3LeafIndex !== false, ...(leafIndex !== undefined ? { leafIndexStore: leafIndex } : {}),
+    });
+    const { S3LeaseStore } = await import('./coordination/s3-lease.js');
+    const lease = pg?.lease ?? new S3LeaseStore(storage.objects.store, storage.objects.prefix);
+    return { storage, shared: { lease, leafIndex, close: async () => pg?.close() } };
   }
   if (o.storage !== undefined) throw new Error(`--storage: want s3://bucket/prefix, got ${JSON.stringify(o.storage)}`);
-  return LevelStorage.open(join(o.data, 'leveldb'), { maxOpenFiles: o.leveldbOpenFiles });
+  if (o.coordination !== undefined) throw new Error('--coordination needs --storage s3://… (a LevelDB log has one process)');
+  return { storage: await LevelStorage.open(join(o.data, 'leveldb'), { maxOpenFiles: o.leveldbOpenFiles }), shared: undefined };
+}
+
+/** The URL other frontends reach this one at: `--advertise-url`, else from the HTTP listen address. */
+function advertiseUrl(o: ServeOptions, address: string): string {
+  if (o.advertiseUrl !== undefined) return o.advertiseUrl.replace(/\/+$/, '');
+  const m = /^(.*):(\d+)$/.exec(address);
+  let host = m?.[1] ?? '127.0.0.1';
+  if (host === '0.0.0.0' || host === '[::]' || host === '::') host = hostname();
+  return `http://${host}:${m?.[2] ?? '80'}`;
 }
 
 /** The origin used when neither --origin nor an existing key names one. */
@@ -95,8 +145,49 @@ export async function serve(o: ServeOptions): Promise<void> {
     }
     cosigning = new Cosigning({ ...o.witnessing, statePath: join(o.data, 'witness-sizes.json'), registry: metrics.registry, logger });
   }
-  const storage = await openStorage(o);
-  const log = await Log.open({
+  const { storage, shared } = await openStorage(o);
+  // Several frontends: listen first (the lease names this frontend's URL), answer 503 until the log is open.
+  let handler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  const requestTimeoutMs = o.requestTimeoutMs ?? 30_000;
+  // Node's own timeouts as a backstop (checked every second): headers must arrive within the request timeout too.
+  const server: Server = createServer(
+    { requestTimeout: requestTimeoutMs + 5000, headersTimeout: Math.min(60_000, requestTimeoutMs), connectionsCheckingInterval: 1000 },
+    withRequestTimeout((req, res) => {
+      if (handler !== undefined) return handler(req, res);
+      res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' }).end(JSON.stringify(errorBody(new TlogError('UNAVAILABLE', 'the log is starting; retry'))));
+    }, requestTimeoutMs, (req) => {
+      metrics.recordError('REQUEST_TIMEOUT');
+      logger.warn({ method: req.method, url: req.url?.slice(0, 200), timeoutMs: requestTimeoutMs }, 'request body not received in time: 408');
+    }),
+  );
+  server.keepAliveTimeout = 65_000;
+  server.on('clientError', onClientError);
+  server.on('connect', onConnect);
+  const httpAddress = await listenOn(server, listen);
+
+  let log: Log | undefined;
+  let leadership: Leadership | undefined;
+  if (shared !== undefined) {
+    const me: LeaseCandidate = { holder: randomBytes(12).toString('hex'), url: advertiseUrl(o, httpAddress) };
+    const ttlMs = o.leaseTtlMs ?? 2000;
+    leadership = new Leadership({
+      store: shared.lease,
+      candidate: () => me,
+      ttlMs,
+      logger,
+      onElected: async (epoch) => {
+        // FENCE: stamp the shared tree with this epoch first (every older leader is refused from now on), then
+        // re-read the tree the previous leader left.
+        await (storage.fence as (e: bigint) => Promise<void>).call(storage, epoch);
+        if (log !== undefined) await log.sequencer.resync();
+        metrics.leader.set(1);
+        metrics.leaderEpoch.set(Number(epoch));
+      },
+      onDeposed: () => metrics.leader.set(0),
+    });
+    await leadership.start();
+  }
+  log = await Log.open({
     storage,
     signer,
     additionalSigners,
@@ -105,16 +196,21 @@ export async function serve(o: ServeOptions): Promise<void> {
     checkpointIntervalMs: o.checkpointIntervalMs,
     // Several frontends may share an S3 prefix: follow the tree the others extend.
     ...(isS3Url(o.storage) ? { refreshIntervalMs: Math.min(500, o.checkpointIntervalMs) } : {}),
+    ...(leadership !== undefined ? { leadership, forwarder: new Forwarder(forwardToken(signer, origin), requestTimeoutMs, (n) => metrics.forwarded.inc(n)) } : {}),
     ...(cosigning !== undefined ? { witnessing: (note, tree, proof) => (cosigning as Cosigning).cosign(note, tree, proof) } : {}),
     onError: (err) => logger.error({ err }, 'publishing a checkpoint failed'),
     hooks: {
       committed: (_tree, appended, _dup, batch) => {
         if (appended > 0) metrics.batchSize.observe(batch);
       },
+      fenced: (err) => {
+        metrics.fenced.inc();
+        logger.warn({ epoch: err.epoch.toString(), storedEpoch: err.storedEpoch.toString() }, 'fenced: a newer leader owns the log; forwarding writes to it');
+      },
       sequenced: (submittedAt, maxIndex) => {
         const now = Date.now();
         metrics.toSequenced.observe((now - submittedAt) / 1000);
-        log.publisher.waitFor(maxIndex + 1n).then(
+        (log as Log).publisher.waitFor(maxIndex + 1n).then(
           () => metrics.toPublished.observe((Date.now() - submittedAt) / 1000),
           () => {},
         );
@@ -127,21 +223,9 @@ export async function serve(o: ServeOptions): Promise<void> {
   });
   const auth = new Authenticator(o.auth);
   const ingest = new Ingest(log, o.rateLimit === undefined ? undefined : new SubjectRateLimiter(o.rateLimit), metrics);
-  const handler = createHttpHandler(log, { metrics, logger, auth, ingest }, {
-    ...(o.publicUrl !== undefined ? { publicUrl: o.publicUrl } : {}), maxBodyBytes: o.maxBodyBytes, maxCheckpointAgeMs: Math.max(5000, 5 * o.checkpointIntervalMs) });
-  const requestTimeoutMs = o.requestTimeoutMs ?? 30_000;
-  // Node's own timeouts as a backstop (checked every second): headers must arrive within the request timeout too.
-  const server: Server = createServer(
-    { requestTimeout: requestTimeoutMs + 5000, headersTimeout: Math.min(60_000, requestTimeoutMs), connectionsCheckingInterval: 1000 },
-    withRequestTimeout(handler, requestTimeoutMs, (req) => {
-      metrics.recordError('REQUEST_TIMEOUT');
-      logger.warn({ method: req.method, url: req.url?.slice(0, 200), timeoutMs: requestTimeoutMs }, 'request body not received in time: 408');
-    }),
-  );
-  server.keepAliveTimeout = 65_000;
-  server.on('clientError', onClientError);
-  server.on('connect', onConnect);
-  const httpAddress = await listenOn(server, listen);
+  handler = createHttpHandler(log, { metrics, logger, auth, ingest }, {
+    ...(o.publicUrl !== undefined ? { publicUrl: o.publicUrl } : {}), maxBodyBytes: o.maxBodyBytes, maxCheckpointAgeMs: Math.max(5000, 5 * o.checkpointIntervalMs),
+    ...(leadership !== undefined ? { forwardToken: forwardToken(signer, origin) } : {}) });
   let grpcServer: GrpcServer | undefined;
   if (o.grpc !== undefined) {
     const g = parseListenAddress(o.grpc);
@@ -157,9 +241,9 @@ export async function serve(o: ServeOptions): Promise<void> {
       if (stopping) return;
       stopping = true;
       logger.info({ signal }, 'shutting down');
-      void shutdown(server, grpcServer, log).then(
+      void shutdown(server, grpcServer, log as Log, leadership, shared).then(
         () => {
-          logger.info({ treeSize: log.published.treeSize.toString() }, 'stopped');
+          logger.info({ treeSize: (log as Log).published.treeSize.toString() }, 'stopped');
           resolve();
         },
         (err) => {
@@ -175,7 +259,7 @@ export async function serve(o: ServeOptions): Promise<void> {
 }
 
 /** Drain order: stop new connections → sequence the pool and publish → let in-flight requests finish → close. */
-async function shutdown(server: Server, grpcServer: GrpcServer | undefined, log: Log): Promise<void> {
+async function shutdown(server: Server, grpcServer: GrpcServer | undefined, log: Log, leadership: Leadership | undefined, shared: Shared | undefined): Promise<void> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   grpcServer?.draining();
   const grpcClosed = grpcServer?.shutdown(10_000);
@@ -187,5 +271,8 @@ async function shutdown(server: Server, grpcServer: GrpcServer | undefined, log:
   await grpcClosed;
   clearTimeout(timeout);
   clearInterval(idle);
+  // After the drain (this frontend's pool sequenced and published while it still led): hand the lease over at once.
+  await leadership?.stop();
   await log.close();
+  await shared?.close();
 }

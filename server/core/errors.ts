@@ -24,6 +24,7 @@ export type ErrorCode =
   | 'PERMISSION_DENIED'
   | 'VERIFICATION_FAILED' // a signature or proof does not verify
   | 'INCONSISTENT' // two tree heads that cannot both be right
+  | 'NOT_LEADER' // a frontend of a shared log could not reach the leader (failover in progress): retry later
   | 'INTERNAL';
 
 /** An error with a stable code, safe to show to a client (the message never contains secrets). */

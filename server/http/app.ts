@@ -20,6 +20,7 @@ import { route } from './util.js';
 import { newVerifier } from '../core/keys.js';
 import { trustedRoot } from '../trusted-root.js';
 import { uiRoutes } from './ui-routes.js';
+import { internalRoutes } from './internal-routes.js';
 
 /** What the HTTP front end needs besides the log. */
 export interface HttpServices extends ApiServices {
@@ -31,6 +32,8 @@ export interface AppOptions extends ApiOptions {
   readonly publicUrl?: string;
   /** Readiness fails when the latest checkpoint is older than this (ms). */
   readonly maxCheckpointAgeMs: number;
+  /** Several frontends: the token of writes forwarded by the others (server/forward.ts); undefined: none. */
+  readonly forwardToken?: string;
 }
 
 /** Paths and the methods they allow (GET implies HEAD). */
@@ -49,6 +52,7 @@ const ALLOWED: readonly [RegExp, string][] = [
   [/^\/v1\/trusted-root\.json$/, 'GET, HEAD'],
   [/^\/api\/v2\/(checkpoint$|tile\/)/, 'GET, HEAD'],
   [/^\/ui(\/.*)?$/, 'GET, HEAD'],
+  [/^\/internal\/v1\/sequence$/, 'POST'],
 ];
 
 /** The request handler of the HTTP server: the read fast path first, express for everything else. */
@@ -77,6 +81,7 @@ export function createApp(log: Log, services: HttpServices, opts: AppOptions): e
     next();
   });
 
+  app.use(internalRoutes(log, { token: opts.forwardToken, maxBodyBytes: opts.maxBodyBytes }));
   app.use(apiRoutes(log, services, opts));
   app.use(rekorRoutes({ log, ingest: services.ingest, auth: services.auth, maxBodyBytes: opts.maxBodyBytes }));
   app.use(otlpLogsRoute({ ingest: services.ingest, auth: services.auth, maxBodyBytes: opts.maxBodyBytes, logger, metrics }));

@@ -6,7 +6,7 @@
  *   P/tile/<L>/<N>[.p/<W>]        hash tiles          application/octet-stream, public, immutable
  *   P/tile/entries/<N>[.p/<W>]    entry bundles       application/octet-stream, public, immutable
  *   P/checkpoint                  signed checkpoint   text/plain; charset=utf-8, no-store
- *   P/.tilelog/tree               tree state: size, root, name of its staging object (compare-and-swap)
+ *   P/.tilelog/tree               tree state: size, root, staging object, lease epoch (compare-and-swap)
  *   P/.tilelog/staging/<…>        one per commit: the batch's tiles, bundles and leaf index (see s3-staging.ts)
  *   P/.tilelog/leaf/<hex>         leaf hash → leaf index, create-only (duplicate detection across frontends)
  *
@@ -23,17 +23,25 @@
  * staging object is garbage) or the new one, completed on the next read.
  *
  * Concurrency: the swap is a compare-and-swap on the tree state, so two writers can never both extend the same
- * tree: the loser gets {@link TreeConflict} and must re-read. This is also the fencing of a stale writer.
+ * tree: the loser gets {@link TreeConflict} and must re-read.
+ *
+ * Fencing (several frontends, one leader: server/leadership.ts): the tree state carries the lease epoch of the
+ * process that wrote it. A new leader first stamps the tree with its epoch ({@link S3Storage.fence}: a
+ * compare-and-swap of the same tree), so the next swap of any older leader fails on the ETag, and on re-reading it
+ * finds the newer epoch and gets {@link Fenced}. Publishing a checkpoint is fenced the same way: the tree state is
+ * re-stamped (compare-and-swap) right before the checkpoint object is written, so a stale leader that wakes up
+ * can neither commit nor publish.
  */
 import { randomBytes } from 'node:crypto';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
-import { HASH_SIZE } from '../core/hash.js';
+import { EMPTY_ROOT, HASH_SIZE } from '../core/hash.js';
 import { encodeHex, decodeHexExact, parseDecimal } from '../core/strict.js';
 import { TILE_WIDTH, tilePath, tileWidth, type TileRef } from '../core/tile.js';
 import { parseCheckpoint } from '../core/checkpoint.js';
 import { MaybeLost, ObjectStore, type StoredObject } from './s3-objects.js';
 import { decodeStaging, encodeStaging } from './s3-staging.js';
-import { StorageConflict, type Commit, type LogStorage, type TreeState } from './storage.js';
+import { Fenced, StorageConflict, type Commit, type LogStorage, type TreeState } from './storage.js';
+import type { LeafIndexStore } from '../coordination/leaf-index.js';
 
 /** `Cache-Control` of tiles and bundles in the bucket (same as the server's own read API). */
 export const TILE_CACHE_CONTROL = 'public, max-age=31536000, immutable';
@@ -41,7 +49,10 @@ export const TILE_CACHE_CONTROL = 'public, max-age=31536000, immutable';
 export const CHECKPOINT_CACHE_CONTROL = 'no-store';
 const OCTETS = 'application/octet-stream';
 const TEXT = 'text/plain; charset=utf-8';
-const TREE_MAGIC = 'tilelog-tree/v1';
+const TREE_MAGIC_V1 = 'tilelog-tree/v1';
+const TREE_MAGIC = 'tilelog-tree/v2';
+/** The staging name of a tree state that no commit produced (a fence of the empty tree). */
+const NO_STAGING = '-';
 
 /** Commit steps, for crash-injection tests. */
 export type CommitStep = 'staged' | 'swapped' | 'final';
@@ -71,6 +82,11 @@ export interface S3StorageOptions {
    * batches then cost a fixed handful of requests whatever their size.
    */
   readonly leafIndex?: boolean;
+  /**
+   * Keep the duplicate index in this store instead of the `.tilelog/leaf/` objects (e.g. PostgreSQL,
+   * server/coordination/postgres.ts): one lookup and one batched insert per commit. Ignored when `leafIndex` is false.
+   */
+  readonly leafIndexStore?: LeafIndexStore;
   /** Test hook: called after each commit step; throwing from it simulates a crash at that point. */
   readonly afterStep?: (step: CommitStep) => void | Promise<void>;
 }
@@ -108,25 +124,39 @@ async function mapLimit<T, R>(items: readonly T[], n: number, fn: (t: T) => Prom
 
 interface TreeObject {
   readonly tree: TreeState;
-  /** Key (below the prefix) of the staging object that produced this tree. */
+  /** Key (below the prefix) of the staging object that produced this tree ({@link NO_STAGING}: none). */
   readonly staging: string;
   readonly writer: string;
+  /** Lease epoch of the writer (0: written without a lease, or by format v1). */
+  readonly epoch: bigint;
+  /** Makes every body unique, so that a "maybe lost" swap is decided by comparing bytes. */
+  readonly nonce: string;
 }
 
+/** Format v2: magic, size, root (hex), staging key, writer, epoch, nonce — one per line. */
 function encodeTree(t: TreeObject): Uint8Array {
-  return Buffer.from(`${TREE_MAGIC}\n${t.tree.treeSize}\n${encodeHex(t.tree.rootHash)}\n${t.staging}\n${t.writer}\n`, 'utf8');
+  return Buffer.from(`${TREE_MAGIC}\n${t.tree.treeSize}\n${encodeHex(t.tree.rootHash)}\n${t.staging}\n${t.writer}\n${t.epoch}\n${t.nonce}\n`, 'utf8');
 }
 
+/** Reads format v2, and v1 (no epoch, no nonce) as written before leases existed. */
 function decodeTree(b: Uint8Array): TreeObject {
   const lines = Buffer.from(b).toString('utf8').split('\n');
-  if (lines.length !== 6 || lines[0] !== TREE_MAGIC || lines[5] !== '') throw new Error('storage: corrupt tree state object');
+  const v1 = lines.length === 6 && lines[0] === TREE_MAGIC_V1 && lines[5] === '';
+  const v2 = lines.length === 8 && lines[0] === TREE_MAGIC && lines[7] === '';
+  if (!v1 && !v2) throw new Error('storage: corrupt tree state object');
   const staging = lines[3] as string;
-  if (!/^\.tilelog\/staging\/[0-9a-z.-]+$/.test(staging)) throw new Error('storage: corrupt tree state object (staging key)');
+  if (staging !== NO_STAGING && !/^\.tilelog\/staging\/[0-9a-z.-]+$/.test(staging)) throw new Error('storage: corrupt tree state object (staging key)');
   return {
     tree: { treeSize: parseDecimal(lines[1] as string, 'tree size'), rootHash: decodeHexExact(lines[2] as string, HASH_SIZE, 'root hash') },
     staging,
     writer: lines[4] as string,
+    epoch: v2 ? parseDecimal(lines[5] as string, 'epoch') : 0n,
+    nonce: v2 ? (lines[6] as string) : '',
   };
+}
+
+function nonce(): string {
+  return randomBytes(8).toString('hex');
 }
 
 /** {@link LogStorage} in an S3 bucket. Several processes may share one prefix (see the compare-and-swap above). */
@@ -145,6 +175,10 @@ export class S3Storage implements LogStorage {
   private checkpointSeen: { etag: string; treeSize: bigint } | undefined;
   private readonly writer = randomBytes(8).toString('hex');
   private readonly n: number;
+  /** The lease epoch this process writes with (0: no lease; see "Fencing" above). */
+  private epoch = 0n;
+  /** Serialises writes of the tree state by this process (commit swaps, fences, checkpoint stamps). */
+  private treeLock: Promise<unknown> = Promise.resolve();
 
   private constructor(
     private readonly store: ObjectStore,
@@ -167,6 +201,18 @@ export class S3Storage implements LogStorage {
     return this.prefix + path;
   }
 
+  /** The bucket access and the log's prefix (for objects beside the log: the lease, server/coordination/s3-lease.ts). */
+  get objects(): { readonly store: ObjectStore; readonly prefix: string } {
+    return { store: this.store, prefix: this.prefix };
+  }
+
+  /** Runs `fn` after every earlier tree-state write of this process (a mutex). */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.treeLock.then(fn, fn);
+    this.treeLock = run.catch(() => {});
+    return run;
+  }
+
   private async step(s: CommitStep): Promise<void> {
     await this.opts.afterStep?.(s);
   }
@@ -182,6 +228,7 @@ export class S3Storage implements LogStorage {
     const t = await this.readTreeObject();
     this.current = t;
     if (t === undefined) return undefined;
+    if (t.obj.staging === NO_STAGING) this.applied = NO_STAGING;
     if (this.applied !== t.obj.staging && (await this.isDone(t.obj))) this.applied = t.obj.staging;
     if (this.applied !== t.obj.staging) {
       const s = await this.store.get(this.key(t.obj.staging));
@@ -222,7 +269,8 @@ export class S3Storage implements LogStorage {
         // fixed by the tree too: a plain PUT rewrites the same bytes.
         return () => (t.tile.width === TILE_WIDTH ? this.store.create(key, t.data, meta) : this.store.put(key, t.data, meta));
       }),
-      ...(this.opts.leafIndex === false ? [] : c.leafIndexes).map((l): Job => () => this.store.create(this.key(`.tilelog/leaf/${encodeHex(l.leafHash)}`), Buffer.from(l.leafIndex.toString()), { contentType: TEXT })),
+      ...(this.opts.leafIndex === false ? [] : this.opts.leafIndexStore !== undefined ? [() => (this.opts.leafIndexStore as LeafIndexStore).record(c.leafIndexes)] : []),
+      ...(this.opts.leafIndex === false || this.opts.leafIndexStore !== undefined ? [] : c.leafIndexes).map((l): Job => () => this.store.create(this.key(`.tilelog/leaf/${encodeHex(l.leafHash)}`), Buffer.from(l.leafIndex.toString()), { contentType: TEXT })),
     ];
     await mapLimit(jobs, this.n, (j) => j());
     await this.store.put(this.key(`${staging}.done`), new Uint8Array(0), { contentType: OCTETS });
@@ -245,6 +293,13 @@ export class S3Storage implements LogStorage {
   async lookupLeafHashes(leafHashes: readonly Uint8Array[]): Promise<(bigint | undefined)[]> {
     if (this.opts.leafIndex === false) return leafHashes.map(() => undefined);
     const pending = this.pending;
+    const indexStore = this.opts.leafIndexStore;
+    if (indexStore !== undefined) {
+      // One query for the whole batch; the pending commit's entries from the overlay (its step 3 may not have
+      // recorded them yet).
+      const found = await indexStore.lookup(leafHashes);
+      return leafHashes.map((h, i) => pending?.leaves.get(encodeHex(h)) ?? found[i]);
+    }
     return mapLimit(leafHashes, this.n, async (h) => {
       const mine = pending?.leaves.get(encodeHex(h));
       if (mine !== undefined) return mine;
@@ -258,14 +313,16 @@ export class S3Storage implements LogStorage {
     const staging = `.tilelog/staging/${c.tree.treeSize}-${encodeHex(c.tree.rootHash).slice(0, 16)}-${this.writer}-${randomBytes(4).toString('hex')}`;
     await this.store.put(this.key(staging), encodeStaging(c), { contentType: OCTETS });
     await this.step('staged');
-    // The previous commit's step 3 must be complete before this swap: recovery only completes the latest commit.
-    await this.settle();
+    await this.exclusive(async () => {
+      // The previous commit's step 3 must be complete before this swap: recovery only completes the latest commit.
+      await this.settle();
 
-    // Step 2 — DURABILITY POINT: compare-and-swap of the tree state on the ETag this process last saw.
-    const obj: TreeObject = { tree: c.tree, staging, writer: this.writer };
-    const body = encodeTree(obj);
-    const etag = await this.swapTree(body, this.current?.etag);
-    this.current = { obj, etag };
+      // Step 2 — DURABILITY POINT: compare-and-swap of the tree state on the ETag this process last saw. Crash
+      // before it: the batch is not in the log (the staging object is garbage). After it: the batch is.
+      const obj: TreeObject = { tree: c.tree, staging, writer: this.writer, epoch: this.epoch, nonce: nonce() };
+      const etag = await this.swapTreeFenced(encodeTree(obj));
+      this.current = { obj, etag };
+    });
     await this.step('swapped');
 
     // Step 3 — make the staged objects final, in the background: the batch is durable (staging object + swapped
@@ -291,6 +348,52 @@ export class S3Storage implements LogStorage {
       await p.done;
     } finally {
       if (this.pending === p) this.pending = undefined;
+    }
+  }
+
+  /**
+   * {@link swapTree} on the ETag last seen; a lost swap becomes {@link Fenced} when the stored tree carries a newer
+   * lease epoch than this process's (a newer leader took over), else stays {@link TreeConflict}.
+   */
+  private async swapTreeFenced(body: Uint8Array): Promise<string> {
+    try {
+      return await this.swapTree(body, this.current?.etag);
+    } catch (err) {
+      if (err instanceof TreeConflict) {
+        const now = await this.readTreeObject().catch(() => undefined);
+        if (now !== undefined && now.obj.epoch > this.epoch) throw new Fenced(this.epoch, now.obj.epoch);
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Fencing (see the file comment): from now on this process writes with `epoch`, and the stored tree is stamped
+   * with it. DURABILITY POINT: when this resolves the stamp is stored, and every process holding an older epoch
+   * is refused at its next swap. A crash before: the stamp may or may not be stored; either way the tree is
+   * unchanged and the new leader stamps again at its next start.
+   */
+  async fence(epoch: bigint): Promise<void> {
+    if (epoch < this.epoch) throw new Fenced(epoch, this.epoch);
+    this.epoch = epoch;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.exclusive(async () => {
+          await this.readTree(); // completes the tree's own commit first (its step 3)
+          const cur = this.current;
+          if (cur !== undefined && cur.obj.epoch > epoch) throw new Fenced(epoch, cur.obj.epoch);
+          const obj: TreeObject =
+            cur === undefined
+              ? { tree: { treeSize: 0n, rootHash: EMPTY_ROOT }, staging: NO_STAGING, writer: this.writer, epoch, nonce: nonce() }
+              : { ...cur.obj, writer: this.writer, epoch, nonce: nonce() };
+          const etag = await this.swapTreeFenced(encodeTree(obj));
+          this.current = { obj, etag };
+        });
+        return;
+      } catch (err) {
+        // Lost to a commit of the previous leader that was still in flight: re-read and stamp again.
+        if (!(err instanceof TreeConflict) || attempt >= 20) throw err;
+      }
     }
   }
 
@@ -329,13 +432,24 @@ export class S3Storage implements LogStorage {
   async writeCheckpoint(checkpoint: string): Promise<void> {
     // Never a checkpoint in the bucket before the tiles it commits to.
     await this.settle();
+    if (this.epoch > 0n) {
+      // FENCE of publication: re-stamp the tree state (compare-and-swap on the ETag of this process's last write).
+      // A newer leader's fence changed that ETag, so a stale leader gets Fenced here and publishes nothing.
+      await this.exclusive(async () => {
+        const cur = this.current;
+        if (cur === undefined) throw new Error('storage: no tree state to publish a checkpoint for');
+        const obj: TreeObject = { ...cur.obj, nonce: nonce() };
+        this.current = { obj, etag: await this.swapTreeFenced(encodeTree(obj)) };
+      });
+    }
     const key = this.key('checkpoint');
     const body = Buffer.from(checkpoint, 'utf8');
     const size = checkpointSize(checkpoint);
     const meta = { contentType: TEXT, cacheControl: CHECKPOINT_CACHE_CONTROL };
     for (let attempt = 0; attempt < 5; attempt++) {
       const seen = this.checkpointSeen;
-      if (seen !== undefined && seen.treeSize > size) return; // a larger checkpoint is already published
+      // A larger checkpoint is already published; with a lease, an equal one too (only a leader replaces it).
+      if (seen !== undefined && (seen.treeSize > size || (this.epoch > 0n && seen.treeSize === size))) return;
       try {
         const etag = await this.store.swap(key, body, meta, seen?.etag);
         this.checkpointSeen = { etag, treeSize: size };

@@ -29,6 +29,23 @@ export class StorageConflict extends Error {
   }
 }
 
+/**
+ * This process was fenced: a newer leader (a larger lease epoch, server/coordination/lease.ts) stamped the shared
+ * tree, so nothing this process writes from now on is accepted (nothing of the failed write was stored). The
+ * caller stops sequencing and publishing and forwards writes to the leader instead.
+ */
+export class Fenced extends Error {
+  constructor(
+    /** The epoch this process wrote with. */
+    readonly epoch: bigint,
+    /** The newer epoch found in storage. */
+    readonly storedEpoch: bigint,
+  ) {
+    super(`fenced: the tree is owned by lease epoch ${storedEpoch}, this process writes with epoch ${epoch}`);
+    this.name = 'Fenced';
+  }
+}
+
 /** The integrated tree: size and root hash (RFC 9162 MTH). */
 export interface TreeState {
   readonly treeSize: bigint;
@@ -57,5 +74,12 @@ export interface LogStorage {
   readCheckpoint(): Promise<string | undefined>;
   /** Durably stores the latest published checkpoint (signed note text). */
   writeCheckpoint(checkpoint: string): Promise<void>;
+  /**
+   * Shared storage only (several frontends, one leader at a time): from now on this process writes with lease
+   * `epoch`, and the stored tree is stamped with it by a compare-and-swap, so that every later commit or checkpoint
+   * write of a process holding an older epoch is refused ({@link Fenced}). Precondition: `epoch` comes from a lease
+   * this process holds. Rejects with {@link Fenced} if the stored epoch is already newer.
+   */
+  fence?(epoch: bigint): Promise<void>;
   close(): Promise<void>;
 }
