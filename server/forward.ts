@@ -69,7 +69,11 @@ export function encodeForwardResults(results: readonly AddResult[]): string {
   return JSON.stringify({ results: results.map((r) => ({ leafIndex: r.leafIndex.toString(), leafHash: encodeBase64(r.leafHash), duplicate: r.duplicate })) });
 }
 
-/** A forwarded write whose request may not have reached the leader at all (safe to send again). */
+/**
+ * A forwarded write that may be sent again: the connection was refused (it never reached the leader), or the lease
+ * moved to a new leader while it was in flight (the old leader is fenced; what it committed before is found by
+ * duplicate detection).
+ */
 export class LeaderUnreachable extends Error {
   constructor(
     readonly url: string,
@@ -94,16 +98,21 @@ export class Forwarder {
    * (same code, message and Retry-After), or with {@link LeaderUnreachable} when the connection was refused (the
    * request did not reach it), or INTERNAL/UNAVAILABLE otherwise (the outcome is unknown: the entries may be in).
    */
-  async add(url: string, entries: readonly Uint8Array[], identities?: readonly (Hash | undefined)[]): Promise<AddResult[]> {
+  async add(url: string, entries: readonly Uint8Array[], identities?: readonly (Hash | undefined)[], leaderChanged?: AbortSignal): Promise<AddResult[]> {
     let res: Response;
     try {
+      const timeout = AbortSignal.timeout(this.timeoutMs);
       res = await fetch(url + FORWARD_PATH, {
         method: 'POST',
         headers: { authorization: SCHEME + this.token, 'content-type': 'application/json' },
         body: encodeForwardRequest(entries, identities),
-        signal: AbortSignal.timeout(this.timeoutMs),
+        signal: leaderChanged === undefined ? timeout : AbortSignal.any([timeout, leaderChanged]),
       });
     } catch (err) {
+      // The lease moved on while this write was in flight (the old leader hangs or died): the new leader fenced
+      // it, so it can no longer commit anything; send the write to the new leader (a write the old one committed
+      // before the fence is found there as a duplicate).
+      if (leaderChanged?.aborted === true) throw new LeaderUnreachable(url, { cause: err });
       const code = (err as { cause?: { code?: string } }).cause?.code;
       if (code === 'ECONNREFUSED' || code === 'EHOSTUNREACH' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') throw new LeaderUnreachable(url, { cause: err });
       throw new TlogError('UNAVAILABLE', 'the write was forwarded to the leader, which did not answer; retry (a duplicate is detected)', { cause: err, retryAfter: 1 });

@@ -43,8 +43,21 @@ export class Leadership {
   private waiters = new Set<() => void>();
   /** Rounds since start (for tests and diagnostics). */
   rounds = 0;
+  private logger: Logger | undefined;
 
-  constructor(private readonly o: LeadershipOptions) {}
+  constructor(private readonly o: LeadershipOptions) {
+    this.logger = o.logger;
+  }
+
+  /**
+   * Logs from now on to `logger` (serve attaches it after its `listening` line, which must come first), starting
+   * with the current state.
+   */
+  attachLogger(logger: Logger): void {
+    this.logger = logger;
+    if (this.leading !== undefined) logger.info({ epoch: this.leading.epoch.toString(), url: this.o.candidate().url }, 'elected leader: this frontend sequences and publishes');
+    else logger.info({ leader: this.other?.url ?? null }, 'following: writes are forwarded to the leader');
+  }
 
   /** Runs the first round (so the caller knows at once whether it leads), then one round every ttl/4. */
   async start(): Promise<void> {
@@ -74,12 +87,12 @@ export class Leadership {
           try {
             await this.o.onElected(epoch);
           } catch (err) {
-            this.o.logger?.error({ err, epoch: epoch.toString() }, 'acquired the lease but could not take over the log; will retry');
+            this.logger?.error({ err, epoch: epoch.toString() }, 'acquired the lease but could not take over the log; will retry');
             return;
           }
           this.leading = { epoch, validUntil };
           this.other = undefined;
-          this.o.logger?.info({ epoch: epoch.toString(), url: me.url }, 'elected leader: this frontend sequences and publishes');
+          this.logger?.info({ epoch: epoch.toString(), url: me.url }, 'elected leader: this frontend sequences and publishes');
         } else {
           this.leading.validUntil = validUntil;
         }
@@ -89,7 +102,7 @@ export class Leadership {
         this.other = a.lease;
       }
     } catch (err) {
-      this.o.logger?.warn({ err }, `lease store unreachable: ${err instanceof Error ? err.message : String(err)}`);
+      this.logger?.warn({ err }, `lease store unreachable: ${err instanceof Error ? err.message : String(err)}`);
       if (this.leading !== undefined && performance.now() >= this.leading.validUntil) this.depose('lease expired: the lease store is unreachable');
     } finally {
       for (const w of this.waiters) w();
@@ -98,7 +111,7 @@ export class Leadership {
 
   private depose(reason: string): void {
     if (this.leading === undefined) return;
-    this.o.logger?.warn({ epoch: this.leading.epoch.toString(), reason }, 'no longer the leader');
+    this.logger?.warn({ epoch: this.leading.epoch.toString(), reason }, 'no longer the leader');
     this.leading = undefined;
     this.o.onDeposed?.(reason);
   }
@@ -130,21 +143,23 @@ export class Leadership {
    * Resolves with a target once one is known and accepted by `accept` (default: any), or undefined after
    * `timeoutMs` (bounded: a failover takes about ttl + ttl/4).
    */
-  async waitForTarget(timeoutMs: number, accept: (t: LeaderTarget) => boolean = () => true): Promise<LeaderTarget | undefined> {
+  async waitForTarget(timeoutMs: number, accept: (t: LeaderTarget) => boolean = () => true, signal?: AbortSignal): Promise<LeaderTarget | undefined> {
     const deadline = performance.now() + timeoutMs;
     for (;;) {
       const t = this.target();
       if (t !== undefined && accept(t)) return t;
       const left = deadline - performance.now();
-      if (left <= 0 || this.stopped) return undefined;
+      if (left <= 0 || this.stopped || signal?.aborted === true) return undefined;
       await new Promise<void>((resolve) => {
         const done = () => {
           clearTimeout(timer);
           this.waiters.delete(done);
+          signal?.removeEventListener('abort', done);
           resolve();
         };
         const timer = setTimeout(done, Math.min(left, this.o.ttlMs / 4));
         this.waiters.add(done);
+        signal?.addEventListener('abort', done, { once: true });
       });
     }
   }
@@ -155,7 +170,7 @@ export class Leadership {
     if (this.timer !== undefined) clearTimeout(this.timer);
     const wasLeading = this.leading !== undefined;
     this.leading = undefined;
-    if (wasLeading) await this.o.store.release(this.o.candidate()).catch((err: unknown) => this.o.logger?.warn({ err }, 'could not release the lease'));
+    if (wasLeading) await this.o.store.release(this.o.candidate()).catch((err: unknown) => this.logger?.warn({ err }, 'could not release the lease'));
     await this.o.store.close();
   }
 }

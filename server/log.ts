@@ -225,7 +225,16 @@ export class Log {
       try {
         if (t.self) return await this.addLocal(entries, identities);
         if (this.forwarder === undefined) throw new Error('log: leadership without a forwarder');
-        return await this.forwarder.add(t.url, entries, identities);
+        const changed = new AbortController();
+        const watch = leadership.waitForTarget(LEADER_WAIT_MS, (n) => n.epoch !== t.epoch, changed.signal).then((n) => {
+          if (n !== undefined) changed.abort();
+        });
+        try {
+          return await this.forwarder.add(t.url, entries, identities, changed.signal);
+        } finally {
+          changed.abort();
+          await watch;
+        }
       } catch (err) {
         const retry = err instanceof LeaderUnreachable || (err instanceof TlogError && err.code === 'NOT_LEADER');
         if (!retry) throw err;

@@ -99,7 +99,8 @@ async function openStorage(o: ServeOptions): Promise<{ storage: LogStorage; shar
     let pg: { lease: LeaseStore; leafIndex: LeafIndexStore; close(): Promise<void> } | undefined;
     if (o.coordination !== undefined) {
       if (!/^postgres(ql)?:\/\//.test(o.coordination)) throw new Error(`--coordination: want postgres://…, got ${JSON.stringify(o.coordination)}`);
-      const { openPostgresCoordination } = await import('./coordination/postgres.js');
+      const pgModule: string = './coordination/postgres.js'; // TEMP until the pg branch lands
+      const { openPostgresCoordination } = (await import(pgModule)) as { openPostgresCoordination: (url: string, log: string) => Promise<{ lease: LeaseStore; leafIndex: LeafIndexStore; close(): Promise<void> }> };
       pg = await openPostgresCoordination(o.coordination, `${bucket}/${prefix}`);
     }
     const leafIndex = o.s3LeafIndex !== false ? pg?.leafIndex : undefined;
@@ -174,7 +175,6 @@ export async function serve(o: ServeOptions): Promise<void> {
       store: shared.lease,
       candidate: () => me,
       ttlMs,
-      logger,
       onElected: async (epoch) => {
         // FENCE: stamp the shared tree with this epoch first (every older leader is refused from now on), then
         // re-read the tree the previous leader left.
@@ -233,6 +233,7 @@ export async function serve(o: ServeOptions): Promise<void> {
   }
   logger.info({ http: httpAddress, ...(grpcServer !== undefined && o.grpc !== undefined ? { grpc: formatAddress(parseListenAddress(o.grpc).host, grpcServer.port) } : {}), auth: auth.enabled, origin, vkey: log.vkey, treeSize: log.tree.treeSize.toString(), keyCreated: created }, 'listening');
 
+  leadership?.attachLogger(logger);
   cosigning?.startLogging();
 
   await new Promise<void>((resolve) => {

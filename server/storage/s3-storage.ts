@@ -197,11 +197,6 @@ export class S3Storage implements LogStorage {
     return new S3Storage(store, o.prefix, o, o.client === undefined);
   }
 
-  /** The bucket and this log's prefix, for coordination objects beside the log (server/coordination/s3-lease.ts). */
-  get objects(): { readonly store: ObjectStore; readonly prefix: string } {
-    return { store: this.store, prefix: this.prefix };
-  }
-
   private key(path: string): string {
     return this.prefix + path;
   }

@@ -13,7 +13,8 @@ import { leafHash } from '../../server/core/hash.js';
 import { tilePath } from '../../server/core/tile.js';
 import { loadTree, Sequencer } from '../../server/sequencer.js';
 import { S3Storage, s3ClientConfig, TreeConflict, type CommitStep } from '../../server/storage/s3-storage.js';
-import type { Commit } from '../../server/storage/storage.js';
+import { Fenced, type Commit } from '../../server/storage/storage.js';
+import { PutObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3';
 import { skipMessage, startS3, type S3Server } from '../support/s3-server.js';
 import { conformance } from '../support/storage-conformance.js';
 
@@ -168,6 +169,60 @@ describe('s3 storage: commit discipline', { skip }, () => {
     const { tree } = await loadTree(await open(prefix));
     assert.equal(tree.treeSize, 15n);
     await a.close();
+    await b.close();
+  });
+
+  test('fencing: once a newer lease epoch stamps the tree, an older leader can neither commit nor publish', async () => {
+    const prefix = freshPrefix();
+    const getText = async (key: string) => {
+      try {
+        const r = await (client as S3Client).send(new GetObjectCommand({ Bucket: BUCKET, Key: prefix + key }));
+        return await (r.Body as { transformToString(): Promise<string> }).transformToString();
+      } catch {
+        return undefined;
+      }
+    };
+    const a = await open(prefix);
+    await a.fence(1n); // A leads with epoch 1 (an empty log: the fence creates the tree state)
+    assert.match((await getText('.tilelog/tree')) ?? '', /^tilelog-tree\/v2\n0\n/);
+    const c1 = commitOf(EMPTY_EDGE, entries(0, 10));
+    await a.commit(c1.commit);
+    await a.writeCheckpoint('example.com/fence\n10\nAAAA\n\n— a 10\n');
+    // B takes over with epoch 2: it stamps the tree (A's next swap loses on the ETag and finds the newer epoch).
+    const b = await open(prefix);
+    await b.fence(2n);
+    const { edge } = await loadTree(b);
+    assert.equal(edge.treeSize, 10n, 'the new leader continues the same tree');
+    // The stale leader A wakes up: its commit and its checkpoint are refused, and nothing of them is stored.
+    const c2 = commitOf(c1.edge, entries(10, 5));
+    await assert.rejects(a.commit(c2.commit), (e: unknown) => e instanceof Fenced && e.storedEpoch === 2n && e.epoch === 1n);
+    await assert.rejects(a.writeCheckpoint('example.com/fence\n15\nBBBB\n\n— a 15\n'), Fenced);
+    assert.equal(await getText('checkpoint'), 'example.com/fence\n10\nAAAA\n\n— a 10\n', 'the stale leader published nothing');
+    assert.equal((await loadTree(await open(prefix))).tree.treeSize, 10n);
+    // A cannot fence its way back with an old epoch either.
+    await assert.rejects(a.fence(1n), Fenced);
+    // B goes on.
+    await b.commit(commitOf(edge, entries(100, 3)).commit);
+    await b.writeCheckpoint('example.com/fence\n13\nCCCC\n\n— b 13\n');
+    assert.equal((await getText('checkpoint'))?.split('\n')[1], '13');
+    assert.equal((await loadTree(await open(prefix))).tree.treeSize, 13n);
+    await a.close();
+    await b.close();
+  });
+
+  test('a tree state in format v1 (written before leases) is read, and fenced to v2', async () => {
+    const prefix = freshPrefix();
+    const a = await open(prefix);
+    await a.commit(commitOf(EMPTY_EDGE, entries(0, 3)).commit);
+    await a.close();
+    const v2 = (await (await (client as S3Client).send(new GetObjectCommand({ Bucket: BUCKET, Key: prefix + '.tilelog/tree' }))).Body!.transformToString()).split('\n');
+    const v1 = ['tilelog-tree/v1', ...v2.slice(1, 5), ''].join('\n');
+    await (client as S3Client).send(new PutObjectCommand({ Bucket: BUCKET, Key: prefix + '.tilelog/tree', Body: v1 }));
+    const b = await open(prefix);
+    assert.equal((await loadTree(b)).tree.treeSize, 3n);
+    await b.fence(5n);
+    const now = await (await (client as S3Client).send(new GetObjectCommand({ Bucket: BUCKET, Key: prefix + '.tilelog/tree' }))).Body!.transformToString();
+    assert.match(now, /^tilelog-tree\/v2\n3\n[0-9a-f]{64}\n\.tilelog\/staging\/[^\n]+\n[0-9a-f]+\n5\n[0-9a-f]+\n$/);
     await b.close();
   });
 
