@@ -209,7 +209,8 @@ describe('PostgreSQL leaf index', { skip }, () => {
 
     // Idempotent, keeps the first index.
     await b.leafIndex.record([{ leafHash: ks[0], leafIndex: 10n }, { leafHash: ks[1], leafIndex: 1n }]);
-    await a.leafIndex.record([{ leafHash: ks[0], leafIndex: 0n }]);
+    assert.deepEqual(await a.leafIndex.lookup(ks), [0n, 1n, 2n, undefined, (1n << 62n) + 5n]);
+    await a.leafIndex.record([{ leafHash: ks[0], leafIndex: 0n }, { leafHash: ks[4], leafIndex: 4n }]);
     assert.deepEqual(await a.leafIndex.lookup(ks), [0n, 1n, 2n, undefined, (1n << 62n) + 5n]);
 
     // A Buffer and a Uint8Array view into a larger buffer name the same key.
