@@ -12,12 +12,13 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
+import pg from 'pg';
 import type { LeaseCandidate } from '../../server/coordination/lease.js';
 import { openPostgresCoordination, type PostgresCoordination } from '../../server/coordination/postgres.js';
 import { skipMessage, startPostgres, type PgServer } from '../support/pg-server.js';
 
 const skip = skipMessage();
-let pg: PgServer | undefined;
+let pg_: PgServer | undefined;
 const opened: PostgresCoordination[] = [];
 const unhandled: unknown[] = [];
 const onUnhandled = (err: unknown) => unhandled.push(err);
@@ -25,24 +26,52 @@ const onUnhandled = (err: unknown) => unhandled.push(err);
 before(async () => {
   if (skip !== false) return;
   process.on('unhandledRejection', onUnhandled);
-  pg = await startPostgres();
+  pg_ = await startPostgres();
 });
 
 after(async () => {
   for (const c of opened) await c.close();
-  await pg?.stop();
+  await pg_?.stop();
   process.off('unhandledRejection', onUnhandled);
 });
 
 /** A separate coordination instance (its own pool: a separate frontend process as far as the database is concerned). */
 async function open(log: string, onError?: (err: Error) => void): Promise<PostgresCoordination> {
-  const c = await openPostgresCoordination((pg as PgServer).url, log, { connectTimeoutMs: 3_000, ...(onError !== undefined ? { onError } : {}) });
+  const c = await openPostgresCoordination((pg_ as PgServer).url, log, { connectTimeoutMs: 3_000, ...(onError !== undefined ? { onError } : {}) });
   opened.push(c);
   return c;
 }
 const freshLog = (what: string) => `${what}-${randomBytes(4).toString('hex')}/`;
 const candidate = (name: string): LeaseCandidate => ({ holder: `${name}-${randomBytes(8).toString('hex')}`, url: `http://127.0.0.1:${10000 + Math.floor(Math.random() * 50000)}` });
 const keys = (n: number) => Array.from({ length: n }, () => new Uint8Array(randomBytes(32)));
+
+describe('PostgreSQL schema', { skip }, () => {
+  test('10 frontends opening a fresh database at once: one schema, one id per log', async () => {
+    const admin = new pg.Client({ connectionString: (pg_ as PgServer).url });
+    await admin.connect();
+    const db = `fresh_${randomBytes(4).toString('hex')}`;
+    try {
+      await admin.query(`CREATE DATABASE ${db}`);
+    } finally {
+      await admin.end();
+    }
+    const url = new URL((pg_ as PgServer).url);
+    url.pathname = `/${db}`;
+    const all = await Promise.all(Array.from({ length: 10 }, () => openPostgresCoordination(url.toString(), 'shared/', { connectTimeoutMs: 5_000 })));
+    opened.push(...all);
+    const [k] = keys(1) as [Uint8Array];
+    await (all[3] as PostgresCoordination).leafIndex.record([{ leafHash: k, leafIndex: 42n }]);
+    for (const c of all) assert.deepEqual(await c.leafIndex.lookup([k]), [42n]);
+    const check = new pg.Client({ connectionString: url.toString() });
+    await check.connect();
+    try {
+      const { rows } = await check.query<{ n: string }>(`SELECT count(*) AS n FROM tilelog_log WHERE log = 'shared/'`);
+      assert.equal(rows[0]?.n, '1');
+    } finally {
+      await check.end();
+    }
+  });
+});
 
 describe('PostgreSQL lease', { skip }, () => {
   test('first acquire, renewal keeps the epoch, a second candidate sees the holder, expiry lets it take over', async () => {
@@ -174,13 +203,13 @@ describe('PostgreSQL lease', { skip }, () => {
     const [k] = keys(1);
     await c.leafIndex.record([{ leafHash: k as Uint8Array, leafIndex: 7n }]);
 
-    await (pg as PgServer).kill();
+    await (pg_ as PgServer).kill();
     await assert.rejects(c.lease.tryAcquire(a, 60_000));
     await assert.rejects(c.leafIndex.lookup([k as Uint8Array]));
     await assert.rejects(c.lease.release(a));
-    await assert.rejects(openPostgresCoordination((pg as PgServer).url, log, { connectTimeoutMs: 2_000 }));
+    await assert.rejects(openPostgresCoordination((pg_ as PgServer).url, log, { connectTimeoutMs: 2_000 }));
 
-    await (pg as PgServer).restart();
+    await (pg_ as PgServer).restart();
     const back = await c.lease.tryAcquire(a, 60_000);
     assert.equal(back.mine, true);
     assert.equal(back.lease?.epoch, held.lease?.epoch, 'renewal of the unexpired lease after the restart');
@@ -248,15 +277,17 @@ describe('PostgreSQL leaf index', { skip }, () => {
   test('concurrent overlapping batches in opposite orders: no deadlock, one index per key', async () => {
     const log = freshLog('overlap');
     const [a, b] = [await open(log), await open(log)];
-    const ks = keys(5_000);
-    const rev = [...ks].reverse();
-    await Promise.all([
-      a.leafIndex.record(ks.map((leafHash, i) => ({ leafHash, leafIndex: BigInt(i) }))),
-      b.leafIndex.record(rev.map((leafHash, i) => ({ leafHash, leafIndex: BigInt(100_000 + i) }))),
-    ]);
-    const [ga, gb] = [await a.leafIndex.lookup(ks), await b.leafIndex.lookup(ks)];
-    assert.deepEqual(ga, gb);
-    ga.forEach((v, i) => assert.ok(v === BigInt(i) || v === BigInt(100_000 + 5_000 - 1 - i), `key ${i}: ${v}`));
+    for (let round = 0; round < 4; round++) {
+      const ks = keys(5_000);
+      const rev = [...ks].reverse();
+      await Promise.all([
+        a.leafIndex.record(ks.map((leafHash, i) => ({ leafHash, leafIndex: BigInt(i) }))),
+        b.leafIndex.record(rev.map((leafHash, i) => ({ leafHash, leafIndex: BigInt(100_000 + i) }))),
+      ]);
+      const [ga, gb] = [await a.leafIndex.lookup(ks), await b.leafIndex.lookup(ks)];
+      assert.deepEqual(ga, gb);
+      ga.forEach((v, i) => assert.ok(v === BigInt(i) || v === BigInt(100_000 + 5_000 - 1 - i), `key ${i}: ${v}`));
+    }
   });
 
   test('measurement: lookup + record of 2,000 keys (printed, not asserted)', async () => {
