@@ -71,6 +71,10 @@ export async function openPostgresCoordination(
   let logId: number;
   try {
     const client = await pool.connect();
+    // A checked-out client has no pool listener: without ours, a server message between two queries (the server
+    // shutting down) would be an uncaught 'error' event. The failing query rejects anyway.
+    const clientError = (err: Error) => onError(err);
+    client.on('error', clientError);
     try {
       logId = await ensureSchema(client, log);
       // The leaf index promises durability on resolve: never run with synchronous_commit off.
@@ -82,6 +86,7 @@ export async function openPostgresCoordination(
         await client.query('SET synchronous_commit = on');
       }
     } finally {
+      client.removeListener('error', clientError);
       client.release();
     }
   } catch (err) {

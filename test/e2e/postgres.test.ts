@@ -203,7 +203,25 @@ describe('PostgreSQL lease', { skip }, () => {
     const [k] = keys(1);
     await c.leafIndex.record([{ leafHash: k as Uint8Array, leafIndex: 7n }]);
 
+    // An open that is half-way (waiting for the schema lock another session holds) when the database goes away.
+    const db = `fresh_${randomBytes(4).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: (pg_ as PgServer).url });
+    admin.on('error', () => {}); // the shutdown below terminates this session too
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${db}`);
+    const url = new URL((pg_ as PgServer).url);
+    url.pathname = `/${db}`;
+    const locker = new pg.Client({ connectionString: url.toString() });
+    locker.on('error', () => {});
+    await locker.connect();
+    await locker.query('SELECT pg_advisory_lock(32767011577425767)'); // postgres-schema.ts's lock key
+    const halfOpen = openPostgresCoordination(url.toString(), log, { connectTimeoutMs: 2_000 });
+    halfOpen.catch(() => {}); // asserted below
+    await sleep(300);
+
     await (pg_ as PgServer).kill();
+    await assert.rejects(halfOpen);
+    await Promise.all([admin.end().catch(() => {}), locker.end().catch(() => {})]);
     await assert.rejects(c.lease.tryAcquire(a, 60_000));
     await assert.rejects(c.leafIndex.lookup([k as Uint8Array]));
     await assert.rejects(c.lease.release(a));
