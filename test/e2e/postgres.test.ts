@@ -265,6 +265,11 @@ describe('PostgreSQL leaf index', { skip }, () => {
     big.set(ks[3], 16);
     await a.leafIndex.record([{ leafHash: big.subarray(16, 48), leafIndex: 3n }]);
     assert.deepEqual(await b.leafIndex.lookup([Buffer.from(ks[3])]), [3n]);
+
+    // Keys are 32-byte hashes.
+    await assert.rejects(a.leafIndex.lookup([ks[0], new Uint8Array(31)]), RangeError);
+    await assert.rejects(a.leafIndex.record([{ leafHash: new Uint8Array(33), leafIndex: 9n }]), RangeError);
+    await assert.rejects(a.leafIndex.record([{ leafHash: ks[3], leafIndex: -1n }]), RangeError);
   });
 
   test('two logs in one database are separate', async () => {
