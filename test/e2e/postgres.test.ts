@@ -73,6 +73,31 @@ describe('PostgreSQL schema', { skip }, () => {
   });
 });
 
+describe('PostgreSQL connection settings', { skip }, () => {
+  test('what the url leaves out comes from the PG* environment variables; an empty url means all of them', async () => {
+    const u = new URL((pg_ as PgServer).url);
+    const env = { PGHOST: u.hostname, PGPORT: u.port, PGUSER: decodeURIComponent(u.username), PGPASSWORD: decodeURIComponent(u.password), PGDATABASE: u.pathname.slice(1) };
+    const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+    const log = freshLog('env');
+    try {
+      Object.assign(process.env, env);
+      const fromEnv = await openPostgresCoordination('', log);
+      opened.push(fromEnv);
+      await fromEnv.leafIndex.record([{ leafHash: new Uint8Array(32).fill(7), leafIndex: 5n }]);
+      const noPassword = await openPostgresCoordination(`postgres://${u.username}@${u.host}${u.pathname}`, log);
+      opened.push(noPassword);
+      assert.deepEqual(await noPassword.leafIndex.lookup([new Uint8Array(32).fill(7)]), [5n]);
+      process.env['PGPASSWORD'] = 'wrong';
+      await assert.rejects(openPostgresCoordination(`postgres://${u.username}@${u.host}${u.pathname}`, log), /password authentication failed/);
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+  });
+});
+
 describe('PostgreSQL lease', { skip }, () => {
   test('first acquire, renewal keeps the epoch, a second candidate sees the holder, expiry lets it take over', async () => {
     const log = freshLog('lease');
