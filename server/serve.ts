@@ -99,8 +99,7 @@ async function openStorage(o: ServeOptions): Promise<{ storage: LogStorage; shar
     let pg: { lease: LeaseStore; leafIndex: LeafIndexStore; close(): Promise<void> } | undefined;
     if (o.coordination !== undefined) {
       if (!/^postgres(ql)?:\/\//.test(o.coordination)) throw new Error(`--coordination: want postgres://…, got ${JSON.stringify(o.coordination)}`);
-      const pgModule: string = './coordination/postgres.js'; // TEMP until the pg branch lands
-      const { openPostgresCoordination } = (await import(pgModule)) as { openPostgresCoordination: (url: string, log: string) => Promise<{ lease: LeaseStore; leafIndex: LeafIndexStore; close(): Promise<void> }> };
+      const { openPostgresCoordination } = await import('./coordination/postgres.js');
       pg = await openPostgresCoordination(o.coordination, `${bucket}/${prefix}`);
     }
     const leafIndex = o.s3LeafIndex !== false ? pg?.leafIndex : undefined;

@@ -9,10 +9,12 @@
  *    tree); every checkpoint seen is consistent with the final one;
  *  - a stale leader (SIGSTOPped past its lease) that comes back cannot publish: it stops leading, the bucket's
  *    checkpoint never goes back, and its queued requests are forwarded to the new leader;
- *  - SIGTERM on the leader hands the lease over at once (released, not expired).
+ *  - SIGTERM on the leader hands the lease over at once (released, not expired);
+ *  - the failover again with `--coordination postgres://…` (lease row and duplicate table in a real PostgreSQL
+ *    started by this test).
  * Skips loudly without the Ceph binaries.
  */
-import { after, before, test } from 'node:test';
+import { after, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -20,10 +22,12 @@ import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Record_, prng, startLoad, verifyAgainstRecord } from '../support/crash-load.js';
 import { HttpTiles, fetchCheckpoint, postEntries, request } from '../support/http-tiles.js';
 import { skipMessage, startS3, type S3Server } from '../support/s3-server.js';
+import { skipMessage as pgSkipMessage, startPostgres } from '../support/pg-server.js';
 import { exportS3Env, testClient, withS3 } from '../support/s3-log.js';
 import { ServerProcess, cleanupAll, newDataDir, sleep, withTimeout, type ServerOptions } from '../support/server-process.js';
 
 const skip = skipMessage();
+const pgSkip = pgSkipMessage();
 let s3: S3Server | undefined;
 let client: S3Client | undefined;
 const BUCKET = 'tilelog-leader';
@@ -129,8 +133,22 @@ async function assertNoDuplicates(s: ServerProcess): Promise<bigint> {
 }
 
 test(`the leader killed during load is replaced; nothing acknowledged is lost or duplicated (seed ${SEED})`, { skip, timeout: 150_000 }, async (t) => {
+  await failover(t, 'failover', []);
+});
+
+test(`with PostgreSQL coordination (lease row, duplicate table): the leader killed during load is replaced (seed ${SEED})`, { skip: skip !== false ? skip : pgSkip, timeout: 150_000 }, async (t) => {
+  const pg = await startPostgres();
+  try {
+    await failover(t, 'failover-pg', ['--coordination', pg.url]);
+  } finally {
+    await pg.stop();
+  }
+});
+
+/** Three frontends under load; the leader is killed -9; see the file comment. */
+async function failover(t: TestContext, name: string, extra: readonly string[]): Promise<void> {
   const rng = prng(SEED);
-  const { opts, prefix } = frontends('failover', 3);
+  const { opts, prefix } = frontends(name, 3, extra);
   const all = [await ServerProcess.start(opts[0] as ServerOptions)];
   all.push(await ServerProcess.start(opts[1] as ServerOptions), await ServerProcess.start(opts[2] as ServerOptions));
   const first = await waitForOneLeader(all, 10_000);
@@ -182,7 +200,7 @@ test(`the leader killed during load is replaced; nothing acknowledged is lost or
   t.diagnostic(`tree size ${size}: no entry twice`);
   assert.deepEqual(await watch.stop(), []);
   for (const s of all) await s.stop();
-});
+}
 
 test('a stale leader that comes back cannot publish; SIGTERM hands the lease over at once', { skip, timeout: 90_000 }, async (t) => {
   const { opts, prefix } = frontends('stale', 2);
