@@ -155,6 +155,7 @@ export class Log {
     log.verifiers = signers.map((s) => newVerifier(s.vkey));
     await publisher.start();
     if (o.refreshIntervalMs !== undefined) log.startRefresh(o.refreshIntervalMs);
+    if (leadership !== undefined) await log.awaitCoveringCheckpoint(sequencer.tree.treeSize);
     return log;
   }
 
@@ -177,6 +178,27 @@ export class Log {
       this.refreshTimer.unref();
     };
     tick();
+  }
+
+  /**
+   * Several frontends, at start: serve only once a checkpoint covers the tree read at start (as a log with its own
+   * storage does). Either the leader publishes it (within its checkpoint interval), or this frontend is elected —
+   * after a crash of the only frontend, once the dead process's lease has expired (about 1.25 × the lease ttl) —
+   * and publishes it itself. Bounded: after FIRST_CHECKPOINT_WAIT_MS it serves what it has.
+   */
+  private async awaitCoveringCheckpoint(treeSize: bigint): Promise<void> {
+    const leadership = this.leadership as Leadership;
+    const deadline = performance.now() + FIRST_CHECKPOINT_WAIT_MS;
+    while ((this.publisher.published?.treeSize ?? -1n) < treeSize && performance.now() < deadline) {
+      if (leadership.isLeader()) {
+        // Elected while opening: the tree read at open may be stale (serve's election hook had no log to resync).
+        await this.sequencer.resync();
+        await this.publisher.publish().catch(() => {});
+      } else {
+        await this.refresh();
+      }
+      if ((this.publisher.published?.treeSize ?? -1n) < treeSize) await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   private async refresh(): Promise<void> {

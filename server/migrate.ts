@@ -92,7 +92,7 @@ export async function migrateLog(src: LogStorage, dst: LogStorage, o: MigrateOpt
     const want = await treeHash(to, srcTiles);
     if (!bytesEqual(want, r.rootHash)) throw new Error(`the source's entries do not hash to its tree at size ${to} (${encodeHex(r.rootHash)} ≠ ${encodeHex(want)}): the source is corrupt; run tilelog fsck`);
     const next = { treeSize: r.edge.treeSize, rootHash: r.rootHash };
-    await dst.commit({ tiles: r.tiles, leafIndexes: hashes.map((h, i) => ({ leafHash: h, leafIndex: from + BigInt(i) })), tree: next });
+    await dst.commit({ tiles: r.tiles, leafIndexes: hashes.map((h, i) => ({ leafHash: h, leafIndex: from + BigInt(i) })), tree: next, previousTreeSize: from });
     tree = next;
     edge = r.edge;
     o.onProgress?.({ copied: tree.treeSize - resumedAt, treeSize: tree.treeSize, sourceSize });

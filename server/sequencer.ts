@@ -261,7 +261,7 @@ export class Sequencer {
       // Step 3 — DURABILITY POINT: one atomic, synced commit of tiles, bundles, leaf-hash index and tree state.
       // Crash before it resolves: none of this batch survives, no client was told an index, the log restarts at
       // the previous tree. Crash after: the whole batch survives at exactly the indexes assigned above.
-      if (newEntries.length > 0) await this.storage.commit({ tiles: integration.tiles, leafIndexes, tree });
+      if (newEntries.length > 0) await this.storage.commit({ tiles: integration.tiles, leafIndexes, tree, previousTreeSize: this.tree_.treeSize });
 
       // Step 4: the batch is sequenced and integrated. Adopt the new state, then acknowledge.
       this.tree_ = tree;

@@ -224,12 +224,17 @@ export class S3Storage implements LogStorage {
 
   /** Reads the tree state and completes its commit (step 3) if this process has not seen it completed. */
   async readTree(): Promise<TreeState | undefined> {
+    return this.readAndComplete(true);
+  }
+
+  /** {@link readTree}; `waitForWriter` false: do not give the tree's writer time to finish (it is fenced). */
+  private async readAndComplete(waitForWriter: boolean): Promise<TreeState | undefined> {
     await this.settle().catch(() => {}); // a failed step 3 is completed below (no .done marker)
     const t = await this.readTreeObject();
     this.current = t;
     if (t === undefined) return undefined;
     if (t.obj.staging === NO_STAGING) this.applied = NO_STAGING;
-    if (this.applied !== t.obj.staging && (await this.isDone(t.obj))) this.applied = t.obj.staging;
+    if (this.applied !== t.obj.staging && (await this.isDone(t.obj, waitForWriter))) this.applied = t.obj.staging;
     if (this.applied !== t.obj.staging) {
       const s = await this.store.get(this.key(t.obj.staging));
       if (s === undefined) throw new Error(`storage: the staging object ${t.obj.staging} of the stored tree is missing`);
@@ -246,8 +251,8 @@ export class S3Storage implements LogStorage {
    * within a second, so for a tree written by someone else wait for it a little (polling) before doing the work
    * again; a crashed writer's commit is then completed by the caller.
    */
-  private async isDone(t: TreeObject): Promise<boolean> {
-    const deadline = Date.now() + (t.writer === this.writer ? 0 : 1500);
+  private async isDone(t: TreeObject, waitForWriter: boolean): Promise<boolean> {
+    const deadline = Date.now() + (t.writer === this.writer || !waitForWriter ? 0 : 1500);
     for (;;) {
       if ((await this.store.get(this.key(`${t.staging}.done`))) !== undefined) return true;
       if (Date.now() >= deadline) return false;
@@ -317,6 +322,10 @@ export class S3Storage implements LogStorage {
       // The previous commit's step 3 must be complete before this swap: recovery only completes the latest commit.
       await this.settle();
 
+      // A batch computed on another tree than the one this swap replaces (this process was leader before, another
+      // leader extended the tree, and this one leads again) must never be swapped in: conflict, re-read, redo.
+      const base = this.current?.obj.tree.treeSize ?? 0n;
+      if (c.previousTreeSize !== undefined && c.previousTreeSize !== base) throw new TreeConflict(`the batch extends size ${c.previousTreeSize}, the stored tree has size ${base}`);
       // Step 2 — DURABILITY POINT: compare-and-swap of the tree state on the ETag this process last saw. Crash
       // before it: the batch is not in the log (the staging object is garbage). After it: the batch is.
       const obj: TreeObject = { tree: c.tree, staging, writer: this.writer, epoch: this.epoch, nonce: nonce() };
@@ -379,7 +388,9 @@ export class S3Storage implements LogStorage {
     for (let attempt = 0; ; attempt++) {
       try {
         await this.exclusive(async () => {
-          await this.readTree(); // completes the tree's own commit first (its step 3)
+          // Completes the tree's own commit first (its step 3), without waiting for its writer: a new leader takes
+          // over from a dead or fenced one.
+          await this.readAndComplete(false);
           const cur = this.current;
           if (cur !== undefined && cur.obj.epoch > epoch) throw new Fenced(epoch, cur.obj.epoch);
           const obj: TreeObject =

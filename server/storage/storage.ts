@@ -58,6 +58,11 @@ export interface Commit {
   /** leafHash → leafIndex of every entry added by this commit (for duplicate detection and lookup by hash). */
   readonly leafIndexes: readonly { readonly leafHash: Hash; readonly leafIndex: bigint }[];
   readonly tree: TreeState;
+  /**
+   * The size of the tree this commit extends. Shared storage refuses a commit whose base is not the stored tree
+   * (StorageConflict): a batch computed on a tree that another leader has extended since must never be swapped in.
+   */
+  readonly previousTreeSize?: bigint;
 }
 
 /** Storage of a single log. */
