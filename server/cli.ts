@@ -96,6 +96,7 @@ withConfigFile(program.command('serve'))
   .option('--s3-force-path-style', 'path-style S3 requests (Ceph RGW, MinIO)')
   .option('--s3-create-bucket', 'create the bucket if it does not exist')
   .option('--s3-skip-leaf-index', 'S3: no leaf-hash index objects (saves a GET and a PUT per entry; no duplicate detection, no lookup by hash)')
+  .option('--s3-uncompressed-bundles', 'S3: store entry bundles uncompressed, without Content-Encoding (default: gzip, Content-Encoding: gzip)')
   .option('--coordination <url>', 'several frontends on one S3 log: postgres://… keeps the leader lease and the duplicate index in PostgreSQL (default: objects in the bucket)')
   .option('--advertise-url <url>', 'several frontends: the base URL the others forward writes to (default: http://<--http address>; wildcard hosts use the hostname)', wrap(httpUrl))
   .option('--lease-ttl <duration>', 'several frontends: the leader lease\'s duration; a dead leader is replaced after about 1.25 × this', wrap(parseDuration), 2000)
@@ -141,6 +142,7 @@ withConfigFile(program.command('serve'))
       s3ForcePathStyle: o['s3ForcePathStyle'] === true,
       s3CreateBucket: o['s3CreateBucket'] === true,
       s3LeafIndex: o['s3SkipLeafIndex'] !== true,
+      s3UncompressedBundles: o['s3UncompressedBundles'] === true,
       coordination: o['coordination'] as string | undefined,
       advertiseUrl: o['advertiseUrl'] as string | undefined,
       leaseTtlMs: o['leaseTtl'] as number,

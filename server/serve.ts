@@ -69,6 +69,8 @@ export interface ServeOptions {
   readonly s3CreateBucket?: boolean | undefined;
   /** False: no leaf-hash index objects in the bucket (no duplicate detection, no lookup by hash). */
   readonly s3LeafIndex?: boolean | undefined;
+  /** True: entry bundles stored without compression (default: gzip with `Content-Encoding: gzip`). */
+  readonly s3UncompressedBundles?: boolean | undefined;
   /**
    * Shared storage only: `postgres://…` keeps the leader lease and the duplicate index in PostgreSQL; undefined:
    * the lease is an object in the bucket and the index is objects too.
@@ -106,6 +108,7 @@ async function openStorage(o: ServeOptions): Promise<{ storage: LogStorage; shar
     const storage = await S3Storage.open({
       bucket, prefix, clientConfig: s3ClientConfig({ endpoint: o.s3Endpoint, forcePathStyle: o.s3ForcePathStyle }), createBucket: o.s3CreateBucket === true,
       leafIndex: o.s3LeafIndex !== false, ...(leafIndex !== undefined ? { leafIndexStore: leafIndex } : {}),
+      uncompressedBundles: o.s3UncompressedBundles === true,
     });
     const { S3LeaseStore } = await import('./coordination/s3-lease.js');
     const lease = pg?.lease ?? new S3LeaseStore(storage.objects.store, storage.objects.prefix);

@@ -18,6 +18,7 @@ interface Opts {
   s3Endpoint?: string;
   s3ForcePathStyle?: boolean;
   s3CreateBucket?: boolean;
+  s3UncompressedBundles?: boolean;
   chunk: number;
   maxEntries?: number;
 }
@@ -26,7 +27,7 @@ async function openLocation(where: string, o: Opts, create: boolean): Promise<Lo
   if (isS3Url(where)) {
     const { bucket, prefix } = parseS3Location(where);
     const { S3Storage, s3ClientConfig } = await import('../storage/s3-storage.js');
-    return S3Storage.open({ bucket, prefix, clientConfig: s3ClientConfig({ endpoint: o.s3Endpoint, forcePathStyle: o.s3ForcePathStyle }), createBucket: create && o.s3CreateBucket === true });
+    return S3Storage.open({ bucket, prefix, clientConfig: s3ClientConfig({ endpoint: o.s3Endpoint, forcePathStyle: o.s3ForcePathStyle }), createBucket: create && o.s3CreateBucket === true, uncompressedBundles: o.s3UncompressedBundles === true });
   }
   return LevelStorage.open(join(where, 'leveldb'));
 }
@@ -47,6 +48,7 @@ export function migrateCommand(): Command {
     .option('--s3-endpoint <url>', 'S3 endpoint URL (default: $S3_ENDPOINT, else the AWS SDK\'s)')
     .option('--s3-force-path-style', 'path-style S3 requests (Ceph RGW, MinIO)')
     .option('--s3-create-bucket', 'create the destination bucket if it does not exist')
+    .option('--s3-uncompressed-bundles', 'store the destination\'s entry bundles uncompressed (default: gzip, Content-Encoding: gzip)')
     .option('--chunk <entries>', 'entries per destination commit', positive, 4096)
     .option('--max-entries <n>', 'copy at most n entries in this run (run again to resume)', positive)
     .action(async (o: Opts) => {

@@ -28,12 +28,25 @@ export class MaybeLost extends Error {
 export interface ObjectMeta {
   readonly contentType: string;
   readonly cacheControl?: string;
+  /** `Content-Encoding` of the stored bytes (e.g. `gzip`); none: the body is the content itself. */
+  readonly contentEncoding?: string;
 }
 
-/** The body and ETag (unquoted) of an object. */
+/** The body (the stored bytes, NOT decoded), ETag (unquoted) and `Content-Encoding` of an object. */
 export interface StoredObject {
   readonly body: Uint8Array;
   readonly etag: string;
+  /** The object's `Content-Encoding` as the store returned it (undefined: none). */
+  readonly contentEncoding?: string;
+}
+
+/** The PutObject fields of `meta`. */
+function metaFields(meta: ObjectMeta): { ContentType: string; CacheControl?: string; ContentEncoding?: string } {
+  return {
+    ContentType: meta.contentType,
+    ...(meta.cacheControl !== undefined ? { CacheControl: meta.cacheControl } : {}),
+    ...(meta.contentEncoding !== undefined ? { ContentEncoding: meta.contentEncoding } : {}),
+  };
 }
 
 /** Removes the quotes S3 puts around an ETag (and a weak `W/` prefix). */
@@ -81,7 +94,7 @@ export class ObjectStore {
     try {
       const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
       const body = r.Body === undefined ? new Uint8Array(0) : await r.Body.transformToByteArray();
-      return { body, etag: unquoteEtag(r.ETag ?? '') };
+      return { body, etag: unquoteEtag(r.ETag ?? ''), ...(r.ContentEncoding !== undefined && r.ContentEncoding !== '' ? { contentEncoding: r.ContentEncoding } : {}) };
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
@@ -90,7 +103,7 @@ export class ObjectStore {
 
   /** Unconditional PUT. Returns the new (unquoted) ETag. */
   async put(key: string, body: Uint8Array, meta: ObjectMeta): Promise<string> {
-    const r = await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: meta.contentType, ...(meta.cacheControl !== undefined ? { CacheControl: meta.cacheControl } : {}) }));
+    const r = await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ...metaFields(meta) }));
     return unquoteEtag(r.ETag ?? '');
   }
 
@@ -100,7 +113,7 @@ export class ObjectStore {
    */
   async create(key: string, body: Uint8Array, meta: ObjectMeta): Promise<boolean> {
     try {
-      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: meta.contentType, IfNoneMatch: '*', ...(meta.cacheControl !== undefined ? { CacheControl: meta.cacheControl } : {}) }));
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ...metaFields(meta), IfNoneMatch: '*' }));
       return true;
     } catch (err) {
       if (status(err) === 412) return false;
@@ -115,7 +128,7 @@ export class ObjectStore {
   async swap(key: string, body: Uint8Array, meta: ObjectMeta, ifMatch: string | undefined): Promise<string> {
     const cond = ifMatch === undefined ? { IfNoneMatch: '*' } : { IfMatch: this.quoteIfMatch ? `"${ifMatch}"` : ifMatch };
     try {
-      const r = await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: meta.contentType, ...cond, ...(meta.cacheControl !== undefined ? { CacheControl: meta.cacheControl } : {}) }));
+      const r = await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ...metaFields(meta), ...cond }));
       return unquoteEtag(r.ETag ?? '');
     } catch (err) {
       throw new MaybeLost(key, status(err), { cause: err });

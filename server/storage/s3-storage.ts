@@ -4,11 +4,14 @@
  * Layout under the log's prefix P (c2sp.org/tlog-tiles paths, so that the bucket can serve the read API itself):
  *
  *   P/tile/<L>/<N>[.p/<W>]        hash tiles          application/octet-stream, public, immutable
- *   P/tile/entries/<N>[.p/<W>]    entry bundles       application/octet-stream, public, immutable
+ *   P/tile/entries/<N>[.p/<W>]    entry bundles       application/octet-stream, public, immutable, gzip
  *   P/checkpoint                  signed checkpoint   text/plain; charset=utf-8, no-store
  *   P/.tilelog/tree               tree state: size, root, staging object, lease epoch (compare-and-swap)
  *   P/.tilelog/staging/<…>        one per commit: the batch's tiles, bundles and leaf index (see s3-staging.ts)
  *   P/.tilelog/leaf/<hex>         leaf hash → leaf index, create-only (duplicate detection across frontends)
+ *
+ * Entry bundles are stored gzip-compressed with `Content-Encoding: gzip` unless `uncompressedBundles`; reads
+ * decode by the header (s3-encoding.ts), so a log with bundles of both kinds reads back.
  *
  * Commit discipline (Sunlight's order), each step a durability point:
  *   1. stage:  PUT the staging object (a fresh, unique key: nobody else ever writes it);
@@ -39,12 +42,12 @@ import { encodeHex, decodeHexExact, parseDecimal } from '../core/strict.js';
 import { TILE_WIDTH, tilePath, tileWidth, type TileRef } from '../core/tile.js';
 import { parseCheckpoint } from '../core/checkpoint.js';
 import { MaybeLost, ObjectStore, type StoredObject } from './s3-objects.js';
+import { decodeTileObject, encodeTileObject, TILE_CACHE_CONTROL } from './s3-encoding.js';
 import { decodeStaging, encodeStaging } from './s3-staging.js';
 import { Fenced, StorageConflict, type Commit, type LogStorage, type TreeState } from './storage.js';
 import type { LeafIndexStore } from '../coordination/leaf-index.js';
 
-/** `Cache-Control` of tiles and bundles in the bucket (same as the server's own read API). */
-export const TILE_CACHE_CONTROL = 'public, max-age=31536000, immutable';
+export { TILE_CACHE_CONTROL };
 /** `Cache-Control` of the checkpoint in the bucket. */
 export const CHECKPOINT_CACHE_CONTROL = 'no-store';
 const OCTETS = 'application/octet-stream';
@@ -87,6 +90,11 @@ export interface S3StorageOptions {
    * server/coordination/postgres.ts): one lookup and one batched insert per commit. Ignored when `leafIndex` is false.
    */
   readonly leafIndexStore?: LeafIndexStore;
+  /**
+   * Store entry bundles as they are, without `Content-Encoding` (default false: gzip-compressed with
+   * `Content-Encoding: gzip`, so the bucket serves them compressed). Either kind is read back.
+   */
+  readonly uncompressedBundles?: boolean;
   /** Test hook: called after each commit step; throwing from it simulates a crash at that point. */
   readonly afterStep?: (step: CommitStep) => void | Promise<void>;
 }
@@ -267,12 +275,12 @@ export class S3Storage implements LogStorage {
   private async makeFinal(c: Commit, staging: string): Promise<void> {
     type Job = () => Promise<unknown>;
     const jobs: Job[] = [
-      ...c.tiles.map((t): Job => {
+      ...c.tiles.map((t): Job => async () => {
         const key = this.key(tilePath(t.tile));
-        const meta = { contentType: OCTETS, cacheControl: TILE_CACHE_CONTROL };
+        const { body, meta } = await encodeTileObject(t.tile, t.data, this.opts.uncompressedBundles !== true);
         // Full tiles are written once (create-only); a partial tile's path names its width, so its content is
-        // fixed by the tree too: a plain PUT rewrites the same bytes.
-        return () => (t.tile.width === TILE_WIDTH ? this.store.create(key, t.data, meta) : this.store.put(key, t.data, meta));
+        // fixed by the tree too: a plain PUT rewrites the same content.
+        return t.tile.width === TILE_WIDTH ? this.store.create(key, body, meta) : this.store.put(key, body, meta);
       }),
       ...(this.opts.leafIndex === false ? [] : this.opts.leafIndexStore !== undefined ? [() => (this.opts.leafIndexStore as LeafIndexStore).record(c.leafIndexes)] : []),
       ...(this.opts.leafIndex === false || this.opts.leafIndexStore !== undefined ? [] : c.leafIndexes).map((l): Job => () => this.store.create(this.key(`.tilelog/leaf/${encodeHex(l.leafHash)}`), Buffer.from(l.leafIndex.toString()), { contentType: TEXT })),
@@ -288,10 +296,14 @@ export class S3Storage implements LogStorage {
     return mapLimit(tiles, this.n, async (t) => {
       const widest = Math.max(t.width, Math.min(TILE_WIDTH, tileWidth(t.level, t.index, size)));
       const mine = pending?.tiles.get(tilePath({ ...t, width: widest }));
-      if (mine !== undefined) return mine;
-      const o = await this.store.get(this.key(tilePath({ ...t, width: widest })));
-      if (o !== undefined || widest === t.width) return o?.body;
-      return (await this.store.get(this.key(tilePath(t))))?.body;
+      if (mine !== undefined) return mine; // the pending commit's objects, not encoded
+      const key = this.key(tilePath({ ...t, width: widest }));
+      const o = await this.store.get(key);
+      if (o !== undefined) return decodeTileObject(o, key);
+      if (widest === t.width) return undefined;
+      const asked = this.key(tilePath(t));
+      const p = await this.store.get(asked);
+      return p === undefined ? undefined : decodeTileObject(p, asked);
     });
   }
 

@@ -1,16 +1,19 @@
 /**
  * The S3 backend against a real Ceph RGW started by this test: the storage conformance suite, the commit
  * discipline under injected crashes (stop after step k, reopen: nothing acknowledged lost, tree and tiles
- * consistent), the compare-and-swap between two writers, and the objects' HTTP metadata in the bucket.
+ * consistent), the compare-and-swap between two writers, and the objects' HTTP metadata in the bucket (entry
+ * bundles gzip-compressed with Content-Encoding: gzip, or plain with `uncompressedBundles`; a log with both reads).
  * Skips loudly if the Ceph binaries are not installed (.ci/run installs them).
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { gunzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { EMPTY_EDGE, integrate, type TreeEdge } from '../../server/core/edge.js';
 import { leafHash } from '../../server/core/hash.js';
-import { tilePath } from '../../server/core/tile.js';
+import { encodeEntryBundle } from '../../server/core/entry-bundle.js';
+import { tilePath, type TileRef } from '../../server/core/tile.js';
 import { loadTree, Sequencer } from '../../server/sequencer.js';
 import { S3Storage, s3ClientConfig, TreeConflict, type CommitStep } from '../../server/storage/s3-storage.js';
 import { Fenced, type Commit } from '../../server/storage/storage.js';
@@ -240,8 +243,29 @@ describe('s3 storage: commit discipline', { skip }, () => {
     assert.equal(full.ContentLength, 256 * 32);
     const partial = await head('tile/0/001.p/4');
     assert.equal(partial.ContentLength, 4 * 32);
+    assert.equal(full.ContentEncoding, undefined, 'hash tiles are not compressed');
+    assert.equal(partial.ContentEncoding, undefined);
     const bundle = await head('tile/entries/000');
+    assert.equal(bundle.ContentType, 'application/octet-stream');
     assert.equal(bundle.CacheControl, 'public, max-age=31536000, immutable');
+    assert.equal(bundle.ContentEncoding, 'gzip', 'entry bundles are stored gzip-compressed');
+    // The stored bytes (the SDK does not decode) are a gzip stream of exactly the bundle, full and partial.
+    for (const [path, from, n] of [['tile/entries/000', 0, 256], ['tile/entries/001.p/4', 256, 4]] as const) {
+      const raw = await getRaw(prefix + path);
+      assert.equal(raw.contentEncoding, 'gzip', path);
+      assert.deepEqual(raw.body.subarray(0, 2), Buffer.from([0x1f, 0x8b]), path);
+      assert.equal(raw.body.readUInt32LE(4), 0, `${path}: no mtime in the gzip header`);
+      assert.equal(raw.body[3]! & 0x08, 0, `${path}: no file name in the gzip header`);
+      assert.deepEqual(gunzipSync(raw.body), Buffer.from(encodeEntryBundle(entries(from, n))), path);
+      if (n === 256) assert.ok(raw.body.length < encodeEntryBundle(entries(from, n)).length / 2, `${path}: compressed (${raw.body.length} bytes)`);
+    }
+    // Read back through a fresh process (no pending overlay): the bundles as they are, not compressed.
+    const fresh = await open(prefix);
+    await fresh.readTree();
+    const [b0, b1] = await fresh.readTiles([{ kind: 'entries', level: 0, index: 0n, width: 256 }, { kind: 'entries', level: 0, index: 1n, width: 4 }]);
+    assert.deepEqual(Buffer.from(b0!), Buffer.from(encodeEntryBundle(entries(0, 256))));
+    assert.deepEqual(Buffer.from(b1!), Buffer.from(encodeEntryBundle(entries(256, 4))));
+    await fresh.close();
     const cp = await head('checkpoint');
     assert.equal(cp.ContentType, 'text/plain; charset=utf-8');
     assert.equal(cp.CacheControl, 'no-store');
@@ -250,4 +274,65 @@ describe('s3 storage: commit discipline', { skip }, () => {
     assert.equal(await (await open(prefix)).readCheckpoint(), 'example\n260\nAAAA\n');
     await s.close();
   });
+
+  test('uncompressedBundles: bundles stored as they are; a log with plain and gzip bundles reads back', async () => {
+    const prefix = freshPrefix();
+    // An entry of 0x1f8b = 8075 bytes: the plain bundle then BEGINS with the gzip magic 1f 8b, and must still be
+    // read as it is (decoding goes by Content-Encoding, never by the bytes).
+    const big = Buffer.alloc(0x1f8b, 'x');
+    const first = [big, ...entries(1, 299)];
+    const plain = await S3Storage.open({ bucket: BUCKET, prefix, client: client as S3Client, uncompressedBundles: true });
+    await plain.readTree();
+    const c1 = commitOf(EMPTY_EDGE, first);
+    await plain.commit(c1.commit);
+    await plain.close();
+    const bundle0 = encodeEntryBundle(first.slice(0, 256));
+    assert.deepEqual(Buffer.from(bundle0).subarray(0, 2), Buffer.from([0x1f, 0x8b]));
+    for (const [path, want] of [['tile/entries/000', bundle0], ['tile/entries/001.p/44', encodeEntryBundle(first.slice(256))]] as const) {
+      const raw = await getRaw(prefix + path);
+      assert.equal(raw.contentEncoding, undefined, `${path}: no Content-Encoding`);
+      assert.deepEqual(raw.body, Buffer.from(want), `${path}: stored as it is`);
+    }
+    // The default (gzip) takes over the same log: bundle 001 is completed compressed, 002 starts compressed.
+    const gz = await open(prefix);
+    const { edge } = await loadTree(gz);
+    const more = entries(300, 300);
+    await gz.commit(commitOf(edge, more).commit);
+    await gz.close();
+    assert.equal((await getRaw(prefix + 'tile/entries/000')).contentEncoding, undefined, 'full bundles are never rewritten');
+    assert.equal((await getRaw(prefix + 'tile/entries/001')).contentEncoding, 'gzip');
+    assert.equal((await getRaw(prefix + 'tile/entries/002.p/88')).contentEncoding, 'gzip');
+    // A fresh reader gets every bundle's content, whichever way it is stored.
+    const all = [...first, ...more];
+    const reader = await open(prefix);
+    const { tree } = await loadTree(reader); // the stored tiles hash to the stored root
+    assert.equal(tree.treeSize, 600n);
+    const refs: TileRef[] = [0n, 1n, 2n].map((i) => ({ kind: 'entries', level: 0, index: i, width: i < 2n ? 256 : 88 }));
+    const got = await reader.readTiles(refs);
+    refs.forEach((r, i) => assert.deepEqual(Buffer.from(got[i]!), Buffer.from(encodeEntryBundle(all.slice(Number(r.index) * 256, Number(r.index) * 256 + r.width))), tilePath(r)));
+    await reader.close();
+  });
+
+  test('a bundle object with an unknown Content-Encoding, or gzip that does not gunzip, is an error, not data', async () => {
+    const prefix = freshPrefix();
+    const s = await open(prefix);
+    await s.readTree();
+    await s.commit(commitOf(EMPTY_EDGE, entries(0, 3)).commit);
+    await s.close();
+    const ref: TileRef = { kind: 'entries', level: 0, index: 0n, width: 3 };
+    const put = (body: Uint8Array, ContentEncoding: string) => (client as S3Client).send(new PutObjectCommand({ Bucket: BUCKET, Key: prefix + tilePath(ref), Body: body, ContentEncoding }));
+    await put(encodeEntryBundle(entries(0, 3)), 'gzip');
+    const r = await open(prefix);
+    await r.readTree();
+    await assert.rejects(r.readTiles([ref]), /does not gunzip/);
+    await put(encodeEntryBundle(entries(0, 3)), 'br');
+    await assert.rejects(r.readTiles([ref]), /Content-Encoding "br"/);
+    await r.close();
+  });
 });
+
+/** The stored bytes and Content-Encoding of an object (the SDK sends no Accept-Encoding and decodes nothing). */
+async function getRaw(key: string): Promise<{ body: Buffer; contentEncoding: string | undefined }> {
+  const r = await (client as S3Client).send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+  return { body: Buffer.from(await r.Body!.transformToByteArray()), contentEncoding: r.ContentEncoding };
+}
