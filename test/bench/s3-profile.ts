@@ -140,7 +140,8 @@ export async function profileS3Commits(o: { name: string; client: S3Client; buck
               from = i + 1;
             }
           }
-          acked += (await seq.add(entries)).length;
+          const added = await seq.add(entries); // (not `acked += await …`: that reads acked before awaiting)
+          acked += added.length;
         }
       }),
     );
