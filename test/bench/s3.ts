@@ -11,14 +11,14 @@
  * 2. Each configuration of {@link CONFIGS} (BENCH_S3_ONLY=<regexp> picks some by name) starts its servers on that tree and
  *    - ingest: BENCH_S3_CLIENTS (default 16) clients, split over the frontends, post NDJSON batches of
  *      BENCH_S3_BATCH (default 500) unique 256-byte entries, back to back, for BENCH_S3_SECONDS (default 10) s →
- *      acknowledged (durable) new entries/s. Servers run with --batch-size BENCH_S3_SERVER_BATCH (default 4000) and
+ *      acknowledged (durable) new entries/s (a request unanswered after 30 s counts as an error). Servers run with --batch-size BENCH_S3_SERVER_BATCH (default 4000) and
  *      --batch-delay BENCH_S3_BATCH_DELAY (default 20ms), the same for every configuration;
  *    - reads: 16 concurrent clients GET random full level-0 tiles, then random full entry bundles, for
  *      BENCH_S3_READ_SECONDS (default 5) s each → responses/s.
  * 3. A reference row: the same GETs straight from the bucket (public-read policy), no server.
  * 4. The commit-time profile (s3-profile.ts, BENCH_S3_PROFILE=0 skips it): where the time of an S3 commit goes.
  * Results in .bench/s3-results.json and as a markdown table on stdout. The whole run is bounded by
- * BENCH_S3_MAX_SECONDS (default 900): past it, everything is stopped and the script exits 2.
+ * BENCH_S3_MAX_SECONDS (default 1200): past it, everything is stopped and the script exits 2.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -50,7 +50,7 @@ const BATCH_DELAY = env['BENCH_S3_BATCH_DELAY'] ?? '20ms';
 const READ_ENTRIES = num('BENCH_S3_READ_ENTRIES', 1_048_576);
 const READ_SECONDS = num('BENCH_S3_READ_SECONDS', 5);
 const READ_CLIENTS = 16;
-const MAX_SECONDS = num('BENCH_S3_MAX_SECONDS', 900);
+const MAX_SECONDS = num('BENCH_S3_MAX_SECONDS', 1200);
 const PROFILE_SECONDS = num('BENCH_S3_PROFILE_SECONDS', 8);
 const BUCKET = 'bench';
 const PREFIX = 'log/';
@@ -124,7 +124,7 @@ async function ingest(servers: readonly ServerProcess[]): Promise<{ perSecond: n
       while (performance.now() < end) {
         const body = f.batchBody('ndjson', BATCH, 256);
         try {
-          const r = await request(`${s.baseUrl}/v1/entries`, { method: 'POST', headers: { 'content-type': CONTENT_TYPE.ndjson }, body }, 60_000);
+          const r = await request(`${s.baseUrl}/v1/entries`, { method: 'POST', headers: { 'content-type': CONTENT_TYPE.ndjson }, body }, 30_000);
           if (r.status !== 200) {
             errors++;
             await sleep(100);
@@ -194,7 +194,7 @@ async function run(cfg: BenchConfig, start: () => Promise<ServerProcess[]>): Pro
     return r;
   } finally {
     // A server drains its pool on SIGTERM: with the leaf index on S3 that can take long (see the profile).
-    for (const s of servers) await s.stop(120_000).catch((err: unknown) => process.stderr.write(`${cfg.name}: ${String(err).split('\n')[0]}\n`));
+    for (const s of servers) await s.stop(60_000).catch((err: unknown) => process.stderr.write(`${cfg.name}: ${String(err).split('\n')[0]}\n`));
   }
 }
 
