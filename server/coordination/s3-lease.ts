@@ -114,8 +114,9 @@ export class S3LeaseStore implements LeaseStore {
 
   /**
    * The conditional PUT of every write, with the stores' quirks (as `swapTree` in s3-storage.ts): `expected`
-   * undefined = create-only. Resolves the new ETag if the write is ours, undefined if another writer's version
-   * is there (a lost race; `lost` then holds it as re-read); rejects on a store error.
+   * undefined = create-only. Resolves `{ etag }` (the new ETag) if the stored version is ours, `{ lost }` if
+   * another writer's version is there (a lost race; `lost` as re-read, undefined if there is no object); rejects
+   * on a store error (the PUT failed and the object is unchanged, or the re-read failed).
    */
   private async write(body: Uint8Array, expected: string | undefined): Promise<{ etag: string } | { lost: Seen | undefined }> {
     for (let attempt = 0; ; attempt++) {
