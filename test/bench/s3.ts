@@ -8,13 +8,15 @@
  * 1. Preload: a tree of BENCH_S3_READ_ENTRIES (default 1,048,576) entries of 64 bytes is written in-process, once
  *    into LevelDB and once into the bucket (S3Storage without leaf index): 4,096 full level-0 tiles and as many
  *    bundles (~100 MB), more than the server's 32 MiB tile cache, so random reads are not all cache hits.
- * 2. Each configuration of {@link CONFIGS} (BENCH_S3_ONLY=<regexp> picks some by name) starts its servers on that tree and
+ * 2. Each configuration of {@link CONFIGS} (BENCH_S3_ONLY=<regexp> picks some by name) starts its servers on that
+ *    tree, then
+ *    - reads (first, while the store is idle): 16 concurrent clients GET random full level-0 tiles, then random
+ *      full entry bundles, for BENCH_S3_READ_SECONDS (default 5) s each → responses/s;
  *    - ingest: BENCH_S3_CLIENTS (default 16) clients, split over the frontends, post NDJSON batches of
  *      BENCH_S3_BATCH (default 500) unique 256-byte entries, back to back, for BENCH_S3_SECONDS (default 10) s →
- *      acknowledged (durable) new entries/s (a request unanswered after 30 s counts as an error). Servers run with --batch-size BENCH_S3_SERVER_BATCH (default 4000) and
- *      --batch-delay BENCH_S3_BATCH_DELAY (default 20ms), the same for every configuration;
- *    - reads: 16 concurrent clients GET random full level-0 tiles, then random full entry bundles, for
- *      BENCH_S3_READ_SECONDS (default 5) s each → responses/s.
+ *      acknowledged (durable) new entries/s (a request unanswered after 30 s counts as an error). Servers run
+ *      with --batch-size BENCH_S3_SERVER_BATCH (default 4000) and --batch-delay BENCH_S3_BATCH_DELAY (default
+ *      20ms), the same for every configuration.
  * 3. A reference row: the same GETs straight from the bucket (public-read policy), no server.
  * 4. The commit-time profile (s3-profile.ts, BENCH_S3_PROFILE=0 skips it): where the time of an S3 commit goes.
  * Results in .bench/s3-results.json and as a markdown table on stdout. The whole run is bounded by
@@ -184,11 +186,13 @@ async function run(cfg: BenchConfig, start: () => Promise<ServerProcess[]>): Pro
   process.stderr.write(`${cfg.name}: starting\n`);
   const servers = await start();
   try {
+    // Reads first, on the preloaded tree: after the ingest the store may still be busy with its backlog.
+    const readSize = await settledSize(servers[0] as ServerProcess);
+    const bases = servers.map((s) => s.baseUrl);
+    const tiles = await reads(bases, readSize, 'hash');
+    const bundles = await reads(bases, readSize, 'entries');
     const ing = await ingest(servers);
     const treeSize = await settledSize(servers[0] as ServerProcess);
-    const bases = servers.map((s) => s.baseUrl);
-    const tiles = await reads(bases, treeSize, 'hash');
-    const bundles = await reads(bases, treeSize, 'entries');
     const r: Result = { name: cfg.name, frontends: cfg.frontends, entriesPerSecond: Math.round(ing.perSecond), tileReadsPerSecond: Math.round(tiles.perSecond), bundleReadsPerSecond: Math.round(bundles.perSecond), treeSize, errors: ing.errors + tiles.errors + bundles.errors };
     process.stderr.write(`${JSON.stringify(r)}\n`);
     return r;
