@@ -267,10 +267,12 @@ async function main(): Promise<number> {
     const profiles: CommitProfile[] = [];
     if (env['BENCH_S3_PROFILE'] !== '0') {
       const common = { bucket: BUCKET, seconds: PROFILE_SECONDS, clients: CLIENTS, batch: BATCH, batchSize: SERVER_BATCH, batchDelayMs: Number.parseInt(BATCH_DELAY, 10) };
-      for (const leafIndex of [true, false]) {
+      // The third run: 4× the clients (4× the entries in flight), to show how throughput scales with batch size.
+      for (const [leafIndex, clients] of [[true, CLIENTS], [false, CLIENTS], [false, 4 * CLIENTS]] as const) {
         const c = testClient(s3);
         try {
-          profiles.push(await profileS3Commits({ ...common, name: `S3 sequencer, ${leafIndex ? 'leaf index objects' : 'no leaf index'}`, client: c, prefix: `profile-${leafIndex ? 'index' : 'noindex'}/`, leafIndex }));
+          const name = `S3 sequencer, ${leafIndex ? 'leaf index objects' : 'no leaf index'}, ${clients} × ${BATCH} in flight`;
+          profiles.push(await profileS3Commits({ ...common, clients, name, client: c, prefix: `profile-${leafIndex ? 'index' : 'noindex'}-${clients}/`, leafIndex }));
         } finally {
           c.destroy();
         }
