@@ -24,6 +24,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import { join } from 'node:path';
 import { EMPTY_EDGE, integrate, type TreeEdge } from '../../server/core/edge.js';
 import { leafHash } from '../../server/core/hash.js';
@@ -143,6 +144,22 @@ async function ingest(servers: readonly ServerProcess[]): Promise<{ perSecond: n
   return { perSecond: acked / ((performance.now() - t0) / 1000), errors };
 }
 
+/**
+ * A GET through a keep-alive agent → status (body read and dropped). Not fetch: on a busy 2-core machine fetch
+ * with a timeout signal tops out at a few hundred requests/s, which would measure the load generator.
+ */
+function get(url: string, agent: http.Agent): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent, timeout: 10_000 }, (res) => {
+      res.on('data', () => {});
+      res.on('end', () => resolve(res.statusCode ?? 0));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error(`GET ${url}: timeout`)));
+  });
+}
+
 /** GETs of random full level-0 tiles or entry bundles below `treeSize` from `bases` (round-robin) → per second. */
 async function reads(bases: readonly string[], treeSize: number, kind: 'hash' | 'entries'): Promise<{ perSecond: number; errors: number }> {
   const full = Math.floor(treeSize / TILE_WIDTH);
@@ -151,14 +168,14 @@ async function reads(bases: readonly string[], treeSize: number, kind: 'hash' | 
   const end = t0 + READ_SECONDS * 1000;
   let n = 0;
   let errors = 0;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: READ_CLIENTS });
   await Promise.all(
     Array.from({ length: READ_CLIENTS }, async (_, c) => {
       const base = bases[c % bases.length] as string;
       while (performance.now() < end) {
         const index = BigInt(Math.floor(Math.random() * full));
         try {
-          const r = await request(`${base}/${tilePath({ kind, level: 0, index, width: TILE_WIDTH })}`);
-          if (r.status === 200) n++;
+          if ((await get(`${base}/${tilePath({ kind, level: 0, index, width: TILE_WIDTH })}`, agent)) === 200) n++;
           else errors++;
         } catch {
           errors++;
@@ -166,6 +183,7 @@ async function reads(bases: readonly string[], treeSize: number, kind: 'hash' | 
       }
     }),
   );
+  agent.destroy();
   return { perSecond: n / ((performance.now() - t0) / 1000), errors };
 }
 
