@@ -21,7 +21,7 @@
  * showed it (never earlier than the moment that ETag came to exist). The lease is expired for this observer once
  * the ETag has stayed the same for `ttlMs` of the observer's own monotonic time; only then does it try a takeover,
  * a swap on THAT ETag, which the store refuses if the holder renewed meanwhile. The holder renews by swapping its
- * own object (new nonce, same epoch), and acts as leader only until `performance.now()` taken BEFORE sending the
+ * own object (new nonce, same epoch; one conditional PUT on the ETag it wrote last, no GET), and acts as leader only until `performance.now()` taken BEFORE sending the
  * renewing PUT + ttl − ttl/4. Since the ETag the PUT creates exists only after that moment, every observer's
  * ttl-long wait ends after the holder's `validUntil` (assuming the machines' monotonic clocks run at rates within
  * 25 % of each other — the margin).
@@ -84,6 +84,8 @@ interface Seen {
 export class S3LeaseStore implements LeaseStore {
   /** The ETag this observer last read, and `performance.now()` right after the read that first showed it. */
   private firstSeen: { readonly etag: string; readonly at: number } | undefined;
+  /** The last version this observer wrote for a holder (renewals swap on it directly, without a GET first). */
+  private written: { readonly holder: string; readonly epoch: bigint; readonly etag: string } | undefined;
   private closed = false;
   private readonly key: string;
 
@@ -112,8 +114,9 @@ export class S3LeaseStore implements LeaseStore {
 
   /**
    * The conditional PUT of every write, with the stores' quirks (as `swapTree` in s3-storage.ts): `expected`
-   * undefined = create-only. Resolves the new ETag if the write is ours, undefined if another writer's version
-   * is there (a lost race; `lost` then holds it as re-read); rejects on a store error.
+   * undefined = create-only. Resolves `{ etag }` (the new ETag) if the stored version is ours, `{ lost }` if
+   * another writer's version is there (a lost race; `lost` as re-read, undefined if there is no object); rejects
+   * on a store error (the PUT failed and the object is unchanged, or the re-read failed).
    */
   private async write(body: Uint8Array, expected: string | undefined): Promise<{ etag: string } | { lost: Seen | undefined }> {
     for (let attempt = 0; ; attempt++) {
@@ -153,21 +156,36 @@ export class S3LeaseStore implements LeaseStore {
     if (this.closed) throw new Error('lease: store closed');
     checkCandidate(me);
     if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new RangeError('lease: ttlMs must be a positive number');
+    const w = this.written;
+    if (w?.holder === me.holder) {
+      // Renewal of what this observer wrote last: one conditional PUT on its ETag, no GET (renewals stay short).
+      const r = await this.put(me, w.epoch, w.etag, ttlMs);
+      if (r.mine || (r.lease !== undefined && r.lease.holder !== me.holder)) return r; // renewed, or taken over
+      // Released, or rewritten for this holder by another instance: decide from a fresh read, as below.
+    }
     const cur = await this.read();
     let epoch: bigint;
     if (cur === undefined) epoch = 1n;
     else if (cur.lease.holder === me.holder) epoch = cur.lease.epoch; // renewal
     else if (cur.lease.holder === '' || this.expired(cur.etag, ttlMs)) epoch = cur.lease.epoch + 1n; // free / takeover
     else return { lease: this.record(cur.lease), mine: false };
+    return this.put(me, epoch, cur?.etag, ttlMs);
+  }
 
+  /** Writes `me` at `epoch` over the version `expected` (undefined: create), and says whether it is now mine. */
+  private async put(me: LeaseCandidate, epoch: bigint, expected: string | undefined, ttlMs: number): Promise<LeaseAttempt> {
     const body = encodeLease(me.holder, me.url, epoch);
     // The holder's clock starts BEFORE the PUT is sent: the ETag it creates cannot be seen any earlier.
     const sentAt = performance.now();
     // Crash here (before or during the PUT): either the PUT did not land (the lease is as before: a renewal not
     // done, so the lease expires for the others ttl after they saw it), or it did (this process no longer acts on
     // it: the others take it over once it has stayed unchanged for ttl).
-    const r = await this.write(body, cur?.etag);
-    if ('lost' in r) return { lease: r.lost === undefined ? undefined : this.record(r.lost.lease), mine: false };
+    const r = await this.write(body, expected);
+    if ('lost' in r) {
+      this.written = undefined;
+      return { lease: r.lost === undefined ? undefined : this.record(r.lost.lease), mine: false };
+    }
+    this.written = { holder: me.holder, epoch, etag: r.etag };
     return { lease: { holder: me.holder, url: me.url, epoch }, mine: true, validUntil: sentAt + ttlMs - ttlMs / 4 };
   }
 
@@ -181,6 +199,7 @@ export class S3LeaseStore implements LeaseStore {
     checkCandidate(me);
     const cur = await this.read();
     if (cur === undefined || cur.lease.holder !== me.holder) return;
+    this.written = undefined;
     // Crash here: the lease stays held by `me` and expires for the others ttl after they last saw it change.
     // A lost race means someone took it over meanwhile: nothing left to release.
     await this.write(encodeLease('', '', cur.lease.epoch), cur.etag);
