@@ -85,6 +85,8 @@ export interface ServeOptions {
 /** A log shared by several frontends: its lease, and where its duplicate index lives. */
 interface Shared {
   readonly lease: LeaseStore;
+  /** Which lease store (its epochs are comparable only among themselves): 's3' or 'postgres'. */
+  readonly kind: string;
   readonly leafIndex: LeafIndexStore | undefined;
   close(): Promise<void>;
 }
@@ -112,7 +114,7 @@ async function openStorage(o: ServeOptions): Promise<{ storage: LogStorage; shar
     });
     const { S3LeaseStore } = await import('./coordination/s3-lease.js');
     const lease = pg?.lease ?? new S3LeaseStore(storage.objects.store, storage.objects.prefix);
-    return { storage, shared: { lease, leafIndex, close: async () => pg?.close() } };
+    return { storage, shared: { lease, kind: pg === undefined ? 's3' : 'postgres', leafIndex, close: async () => pg?.close() } };
   }
   if (o.storage !== undefined) throw new Error(`--storage: want s3://bucket/prefix, got ${JSON.stringify(o.storage)}`);
   if (o.coordination !== undefined) throw new Error('--coordination needs --storage s3://… (a LevelDB log has one process)');
@@ -180,7 +182,7 @@ export async function serve(o: ServeOptions): Promise<void> {
       onElected: async (epoch) => {
         // FENCE: stamp the shared tree with this epoch first (every older leader is refused from now on), then
         // re-read the tree the previous leader left.
-        await (storage.fence as (e: bigint) => Promise<void>).call(storage, epoch);
+        await (storage.fence as (e: bigint, k: string) => Promise<void>).call(storage, epoch, shared.kind);
         if (log !== undefined) await log.sequencer.resync();
         metrics.leader.set(1);
         metrics.leaderEpoch.set(Number(epoch));

@@ -137,13 +137,20 @@ interface TreeObject {
   readonly writer: string;
   /** Lease epoch of the writer (0: written without a lease, or by format v1). */
   readonly epoch: bigint;
+  /**
+   * The lease store the epoch comes from ('' for none): epochs of different stores are not comparable, so a
+   * frontend fences a tree stamped by another store's lease whatever the numbers, and a writer finding another
+   * store's stamp is fenced (all frontends of a log must use the same coordination; see docs/scale-out.md).
+   */
+  readonly leaseKind: string;
   /** Makes every body unique, so that a "maybe lost" swap is decided by comparing bytes. */
   readonly nonce: string;
 }
 
-/** Format v2: magic, size, root (hex), staging key, writer, epoch, nonce — one per line. */
+/** Format v2: magic, size, root (hex), staging key, writer, `epoch[ leaseKind]`, nonce — one per line. */
 function encodeTree(t: TreeObject): Uint8Array {
-  return Buffer.from(`${TREE_MAGIC}\n${t.tree.treeSize}\n${encodeHex(t.tree.rootHash)}\n${t.staging}\n${t.writer}\n${t.epoch}\n${t.nonce}\n`, 'utf8');
+  const epoch = t.leaseKind === '' ? `${t.epoch}` : `${t.epoch} ${t.leaseKind}`;
+  return Buffer.from(`${TREE_MAGIC}\n${t.tree.treeSize}\n${encodeHex(t.tree.rootHash)}\n${t.staging}\n${t.writer}\n${epoch}\n${t.nonce}\n`, 'utf8');
 }
 
 /** Reads format v2, and v1 (no epoch, no nonce) as written before leases existed. */
@@ -158,7 +165,8 @@ function decodeTree(b: Uint8Array): TreeObject {
     tree: { treeSize: parseDecimal(lines[1] as string, 'tree size'), rootHash: decodeHexExact(lines[2] as string, HASH_SIZE, 'root hash') },
     staging,
     writer: lines[4] as string,
-    epoch: v2 ? parseDecimal(lines[5] as string, 'epoch') : 0n,
+    epoch: v2 ? parseDecimal((lines[5] as string).split(' ')[0] as string, 'epoch') : 0n,
+    leaseKind: v2 ? ((lines[5] as string).split(' ')[1] ?? '') : '',
     nonce: v2 ? (lines[6] as string) : '',
   };
 }
@@ -185,6 +193,8 @@ export class S3Storage implements LogStorage {
   private readonly n: number;
   /** The lease epoch this process writes with (0: no lease; see "Fencing" above). */
   private epoch = 0n;
+  /** The lease store `epoch` comes from (see TreeObject.leaseKind). */
+  private leaseKind = '';
   /** Serialises writes of the tree state by this process (commit swaps, fences, checkpoint stamps). */
   private treeLock: Promise<unknown> = Promise.resolve();
 
@@ -340,7 +350,7 @@ export class S3Storage implements LogStorage {
       if (c.previousTreeSize !== undefined && c.previousTreeSize !== base) throw new TreeConflict(`the batch extends size ${c.previousTreeSize}, the stored tree has size ${base}`);
       // Step 2 — DURABILITY POINT: compare-and-swap of the tree state on the ETag this process last saw. Crash
       // before it: the batch is not in the log (the staging object is garbage). After it: the batch is.
-      const obj: TreeObject = { tree: c.tree, staging, writer: this.writer, epoch: this.epoch, nonce: nonce() };
+      const obj: TreeObject = { tree: c.tree, staging, writer: this.writer, epoch: this.epoch, leaseKind: this.leaseKind, nonce: nonce() };
       const etag = await this.swapTreeFenced(encodeTree(obj));
       this.current = { obj, etag };
     });
@@ -382,10 +392,16 @@ export class S3Storage implements LogStorage {
     } catch (err) {
       if (err instanceof TreeConflict) {
         const now = await this.readTreeObject().catch(() => undefined);
-        if (now !== undefined && now.obj.epoch > this.epoch) throw new Fenced(this.epoch, now.obj.epoch);
+        if (now !== undefined && this.outranks(now.obj)) throw new Fenced(this.epoch, now.obj.epoch);
       }
       throw err;
     }
+  }
+
+  /** True if `stored` was stamped by a newer leader than this process: a larger epoch, or another lease store's. */
+  private outranks(stored: TreeObject): boolean {
+    if (this.epoch === 0n) return stored.epoch > 0n;
+    return stored.leaseKind !== this.leaseKind ? stored.epoch > 0n : stored.epoch > this.epoch;
   }
 
   /**
@@ -394,9 +410,10 @@ export class S3Storage implements LogStorage {
    * is refused at its next swap. A crash before: the stamp may or may not be stored; either way the tree is
    * unchanged and the new leader stamps again at its next start.
    */
-  async fence(epoch: bigint): Promise<void> {
-    if (epoch < this.epoch) throw new Fenced(epoch, this.epoch);
+  async fence(epoch: bigint, leaseKind = 'lease'): Promise<void> {
+    if (leaseKind === this.leaseKind && epoch < this.epoch) throw new Fenced(epoch, this.epoch);
     this.epoch = epoch;
+    this.leaseKind = leaseKind;
     for (let attempt = 0; ; attempt++) {
       try {
         await this.exclusive(async () => {
@@ -404,11 +421,12 @@ export class S3Storage implements LogStorage {
           // over from a dead or fenced one.
           await this.readAndComplete(false);
           const cur = this.current;
-          if (cur !== undefined && cur.obj.epoch > epoch) throw new Fenced(epoch, cur.obj.epoch);
+          // Another store's stamp (the log's coordination was changed while it was stopped) is replaced.
+          if (cur !== undefined && cur.obj.leaseKind === leaseKind && cur.obj.epoch > epoch) throw new Fenced(epoch, cur.obj.epoch);
           const obj: TreeObject =
             cur === undefined
-              ? { tree: { treeSize: 0n, rootHash: EMPTY_ROOT }, staging: NO_STAGING, writer: this.writer, epoch, nonce: nonce() }
-              : { ...cur.obj, writer: this.writer, epoch, nonce: nonce() };
+              ? { tree: { treeSize: 0n, rootHash: EMPTY_ROOT }, staging: NO_STAGING, writer: this.writer, epoch, leaseKind, nonce: nonce() }
+              : { ...cur.obj, writer: this.writer, epoch, leaseKind, nonce: nonce() };
           const etag = await this.swapTreeFenced(encodeTree(obj));
           this.current = { obj, etag };
         });

@@ -83,8 +83,9 @@ export interface LogStorage {
    * Shared storage only (several frontends, one leader at a time): from now on this process writes with lease
    * `epoch`, and the stored tree is stamped with it by a compare-and-swap, so that every later commit or checkpoint
    * write of a process holding an older epoch is refused ({@link Fenced}). Precondition: `epoch` comes from a lease
-   * this process holds. Rejects with {@link Fenced} if the stored epoch is already newer.
+   * this process holds; `leaseKind` names the lease store (epochs of different stores are not comparable). Rejects
+   * with {@link Fenced} if the stored epoch of the same store is already newer.
    */
-  fence?(epoch: bigint): Promise<void>;
+  fence?(epoch: bigint, leaseKind?: string): Promise<void>;
   close(): Promise<void>;
 }

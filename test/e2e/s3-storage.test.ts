@@ -209,6 +209,15 @@ describe('s3 storage: commit discipline', { skip }, () => {
     await b.writeCheckpoint('example.com/fence\n13\nCCCC\n\n— b 13\n');
     assert.equal((await getText('checkpoint'))?.split('\n')[1], '13');
     assert.equal((await loadTree(await open(prefix))).tree.treeSize, 13n);
+    // The log's coordination changed (stopped, restarted with another lease store): epochs restart in the new
+    // store, and its leader still fences every leader of the old one.
+    const c = await open(prefix);
+    await c.fence(1n, 'postgres');
+    const { edge: edgeC } = await loadTree(c);
+    await assert.rejects(b.commit(commitOf(edgeC, entries(200, 1)).commit), Fenced);
+    await c.commit(commitOf(edgeC, entries(300, 2)).commit);
+    assert.equal((await loadTree(await open(prefix))).tree.treeSize, 15n);
+    await c.close();
     await a.close();
     await b.close();
   });
@@ -225,7 +234,7 @@ describe('s3 storage: commit discipline', { skip }, () => {
     assert.equal((await loadTree(b)).tree.treeSize, 3n);
     await b.fence(5n);
     const now = await (await (client as S3Client).send(new GetObjectCommand({ Bucket: BUCKET, Key: prefix + '.tilelog/tree' }))).Body!.transformToString();
-    assert.match(now, /^tilelog-tree\/v2\n3\n[0-9a-f]{64}\n\.tilelog\/staging\/[^\n]+\n[0-9a-f]+\n5\n[0-9a-f]+\n$/);
+    assert.match(now, /^tilelog-tree\/v2\n3\n[0-9a-f]{64}\n\.tilelog\/staging\/[^\n]+\n[0-9a-f]+\n5 lease\n[0-9a-f]+\n$/);
     await b.close();
   });
 
