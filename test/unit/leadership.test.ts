@@ -326,6 +326,19 @@ describe('Leadership', () => {
     assert.equal(h.store.events.at(-1), 'close');
   });
 
+  test('stop() ends a pending waitForTarget at once (undefined), not at its next poll', async () => {
+    const store = new FakeLeaseStore();
+    store.takeOver(OTHER, 600_000);
+    const h = harness({ store, ttlMs: 8000 });
+    await h.leadership.start();
+    const waiting = h.leadership.waitForTarget(20_000, () => false);
+    await sleep(30);
+    const t0 = performance.now();
+    await h.leadership.stop();
+    assert.equal(await waiting, undefined);
+    assert.ok(performance.now() - t0 < 50, `returned ${performance.now() - t0} ms after stop()`);
+  });
+
   test('target() never names this frontend itself (an old lease of the same url)', async () => {
     const store = new FakeLeaseStore();
     store.takeOver({ holder: 'me-0 (previous process)', url: ME.url }, 60_000);
