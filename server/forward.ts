@@ -17,7 +17,7 @@ import type { Hash } from './core/hash.js';
 import type { NoteSigner } from './core/note.js';
 import { ERROR_TABLE } from './errors.js';
 import type { AddResult } from './sequencer.js';
-import { decodeBase64Exact, decodeBase64Strict, encodeBase64 } from './core/strict.js';
+import { decodeBase64Exact, decodeBase64Strict, encodeBase64, parseDecimal } from './core/strict.js';
 
 /** The path of the leader's internal sequencing endpoint. */
 export const FORWARD_PATH = '/internal/v1/sequence';
@@ -124,20 +124,33 @@ export class Forwarder {
     } catch {
       throw new TlogError('UNAVAILABLE', `the leader answered ${res.status} without a JSON body; retry`, { retryAfter: 1 });
     }
+    const o = body !== null && typeof body === 'object' ? (body as { error?: unknown; results?: unknown }) : {};
     if (res.status !== 200) {
-      const e = (body as { error?: { code?: string; message?: string } }).error;
-      const code = (e?.code !== undefined && e.code in ERROR_TABLE ? e.code : 'UNAVAILABLE') as ErrorCode;
+      const e = o.error !== null && typeof o.error === 'object' ? (o.error as { code?: unknown; message?: unknown }) : {};
+      // Only a code of the one error table (an own key: not "constructor", "toString" …).
+      const code: ErrorCode = typeof e.code === 'string' && Object.hasOwn(ERROR_TABLE, e.code) ? (e.code as ErrorCode) : 'UNAVAILABLE';
+      const message = typeof e.message === 'string' ? e.message : `the leader answered ${res.status}`;
       const ra = Number(res.headers.get('retry-after') ?? '');
-      throw new TlogError(code, e?.message ?? `the leader answered ${res.status}`, Number.isInteger(ra) && ra > 0 ? { retryAfter: ra } : {});
+      throw new TlogError(code, message, Number.isInteger(ra) && ra > 0 ? { retryAfter: ra } : {});
     }
-    const results = (body as { results?: unknown }).results;
+    const results = o.results;
     if (!Array.isArray(results) || results.length !== entries.length) throw new TlogError('INTERNAL', 'the leader answered with the wrong number of results');
+    const parsed = results.map(parseForwardResult);
     this.onForwarded(entries.length);
-    return results.map((r: { leafIndex?: unknown; leafHash?: unknown; duplicate?: unknown }) => {
-      if (typeof r.leafIndex !== 'string' || !/^(0|[1-9][0-9]{0,18})$/.test(r.leafIndex) || typeof r.leafHash !== 'string' || typeof r.duplicate !== 'boolean') {
-        throw new TlogError('INTERNAL', 'the leader answered a malformed result');
-      }
-      return { leafIndex: BigInt(r.leafIndex), leafHash: decodeBase64Exact(r.leafHash, 32, 'leafHash'), duplicate: r.duplicate };
-    });
+    return parsed;
+  }
+}
+
+/**
+ * One result of the leader's answer, strictly: a canonical decimal leafIndex ≤ 2^63-1, a 32-byte leafHash and a
+ * boolean; INTERNAL otherwise (the leader misbehaved: never reported to the client as its own MALFORMED request).
+ */
+function parseForwardResult(r: unknown): AddResult {
+  const o = r !== null && typeof r === 'object' ? (r as { leafIndex?: unknown; leafHash?: unknown; duplicate?: unknown }) : {};
+  if (typeof o.leafIndex !== 'string' || typeof o.leafHash !== 'string' || typeof o.duplicate !== 'boolean') throw new TlogError('INTERNAL', 'the leader answered a malformed result');
+  try {
+    return { leafIndex: parseDecimal(o.leafIndex, 'leafIndex'), leafHash: decodeBase64Exact(o.leafHash, 32, 'leafHash'), duplicate: o.duplicate };
+  } catch (err) {
+    throw new TlogError('INTERNAL', `the leader answered a malformed result (${err instanceof Error ? err.message : String(err)})`);
   }
 }

@@ -30,7 +30,7 @@ import { HASH_SIZE, leafHash, type Hash } from './core/hash.js';
 import type { NoteVerifier } from './core/note.js';
 import { bytesEqual, encodeHex } from './core/strict.js';
 import { TILE_WIDTH, tilePath, tileWidth, type TileRef } from './core/tile.js';
-import { auditIdentity, K8S_AUDIT_TYPE } from './ingest/k8s-audit.js';
+import { auditEntryIdentity } from './ingest/k8s-audit.js';
 import { CHECKPOINT_KEY, TREE_KEY, decodeU64, leafHashKey, tileKey } from './storage/keys.js';
 
 /** One thing that is wrong, named precisely. */
@@ -60,18 +60,6 @@ type Db = Level<Uint8Array, Uint8Array>;
 const W = BigInt(TILE_WIDTH);
 const hex = (b: Uint8Array): string => encodeHex(b);
 const latin1 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
-
-/** The identity hash of an entry that is a Kubernetes audit entry (JSON with type k8s.audit/v1), else undefined. */
-function entryIdentity(entry: Uint8Array): Hash | undefined {
-  if (entry.length === 0 || entry[0] !== 0x7b || !Buffer.from(entry.buffer, entry.byteOffset, entry.byteLength).includes(`"type":"${K8S_AUDIT_TYPE}"`)) return undefined;
-  try {
-    const v = JSON.parse(Buffer.from(entry).toString('utf8')) as Record<string, unknown>;
-    if (v['type'] !== K8S_AUDIT_TYPE || v['event'] === null || typeof v['event'] !== 'object') return undefined;
-    return auditIdentity(v['event'] as Record<string, unknown>);
-  } catch {
-    return undefined;
-  }
-}
 
 /** MTH of a full tile's 256 leaf hashes (the hash the level above stores), with the sequencer's own integration. */
 function subtreeHash(hashes: readonly Hash[]): Hash {
@@ -191,7 +179,7 @@ async function check(db: Db, verifier: NoteVerifier): Promise<FsckReport> {
       if (entries !== undefined) {
         hashes = entries.map(leafHash);
         entries.forEach((e, i) => {
-          const id = entryIdentity(e);
+          const id = auditEntryIdentity(e);
           if (id !== undefined) identities.set(latin1(id), first + BigInt(i));
         });
         // Bundle and level-0 tile disagree: blame the bundle if the stored tile is the one the level above commits

@@ -40,6 +40,10 @@ export class Leadership {
   private other: LeaseRecord | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** The round in progress, if any (stop() waits for it). */
+  private inflight: Promise<void> | undefined;
+  /** The last answer of the store said this frontend holds the lease (leading or still taking over). */
+  private held = false;
   private waiters = new Set<() => void>();
   /** Rounds since start (for tests and diagnostics). */
   rounds = 0;
@@ -61,16 +65,22 @@ export class Leadership {
 
   /** Runs the first round (so the caller knows at once whether it leads), then one round every ttl/4. */
   async start(): Promise<void> {
-    await this.round();
+    await this.runRound();
     this.schedule();
   }
 
   private schedule(): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
-      void this.round().finally(() => this.schedule());
+      void this.runRound().finally(() => this.schedule());
     }, Math.max(50, Math.floor(this.o.ttlMs / 4)));
     this.timer.unref();
+  }
+
+  private runRound(): Promise<void> {
+    const r = this.round().catch((err: unknown) => this.logger?.error({ err }, 'leadership round failed'));
+    this.inflight = r;
+    return r;
   }
 
   private async round(): Promise<void> {
@@ -78,6 +88,7 @@ export class Leadership {
     const me = this.o.candidate();
     try {
       const a = await this.o.store.tryAcquire(me, this.o.ttlMs);
+      this.held = a.mine;
       if (this.stopped) return;
       if (a.mine && a.lease !== undefined) {
         const epoch = a.lease.epoch;
@@ -90,6 +101,7 @@ export class Leadership {
             this.logger?.error({ err, epoch: epoch.toString() }, 'acquired the lease but could not take over the log; will retry');
             return;
           }
+          if (this.stopped) return; // stop() releases the lease once this round is over
           this.leading = { epoch, validUntil };
           this.other = undefined;
           this.logger?.info({ epoch: epoch.toString(), url: me.url }, 'elected leader: this frontend sequences and publishes');
@@ -164,12 +176,19 @@ export class Leadership {
     }
   }
 
-  /** Stops the rounds and, if leading, releases the lease so that another frontend takes over at once. */
+  /**
+   * Stops the rounds and, if leading (or holding the lease while taking over), releases the lease so that another
+   * frontend takes over at once. Waits for a round in progress first: otherwise that round could make this
+   * frontend lead after stop(), or keep a lease it acquired until the lease expires.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
-    const wasLeading = this.leading !== undefined;
+    for (const w of this.waiters) w();
+    await this.inflight;
+    const wasLeading = this.leading !== undefined || this.held;
     this.leading = undefined;
+    this.held = false;
     if (wasLeading) await this.o.store.release(this.o.candidate()).catch((err: unknown) => this.logger?.warn({ err }, 'could not release the lease'));
     await this.o.store.close();
   }

@@ -8,15 +8,19 @@
  * source (same root at its size), else the copy stops. Finally the source's checkpoint is copied (it describes a
  * prefix of what was copied, so it verifies against the destination).
  *
- * Limitation: the leaf-hash index is rebuilt from the entries; extra duplicate-detection keys that the ingest
- * derived from record identities (server/ingest.ts) are not in the storage interface's reach and are not copied.
+ * Duplicate detection: the leaf-hash index is rebuilt from the entries. The other keys of the index, the record
+ * identities the ingest passed with Kubernetes audit events (server/ingest/k8s-audit.ts), are derived again from
+ * the entries' bytes and copied exactly as the source has them: a row identity → i is written for entry i only when
+ * the source's index maps that identity to i (so the first of two look-alike entries keeps it, as in the source).
+ * Identities that are not derivable from an entry's bytes cannot be copied; the ingest passes no others.
  */
 import { decodeEntryBundle } from './core/entry-bundle.js';
 import { integrate } from './core/edge.js';
-import { leafHash } from './core/hash.js';
+import { leafHash, type Hash } from './core/hash.js';
 import { bytesEqual, encodeHex } from './core/strict.js';
 import { TILE_WIDTH, tileWidth, type TileRef } from './core/tile.js';
 import { treeHash, type TileReader } from './core/tile-proof.js';
+import { auditEntryIdentity } from './ingest/k8s-audit.js';
 import { loadTree } from './sequencer.js';
 import type { LogStorage } from './storage/storage.js';
 
@@ -92,7 +96,9 @@ export async function migrateLog(src: LogStorage, dst: LogStorage, o: MigrateOpt
     const want = await treeHash(to, srcTiles);
     if (!bytesEqual(want, r.rootHash)) throw new Error(`the source's entries do not hash to its tree at size ${to} (${encodeHex(r.rootHash)} ≠ ${encodeHex(want)}): the source is corrupt; run tilelog fsck`);
     const next = { treeSize: r.edge.treeSize, rootHash: r.rootHash };
-    await dst.commit({ tiles: r.tiles, leafIndexes: hashes.map((h, i) => ({ leafHash: h, leafIndex: from + BigInt(i) })), tree: next, previousTreeSize: from });
+    const leafIndexes = hashes.map((h, i) => ({ leafHash: h, leafIndex: from + BigInt(i) }));
+    leafIndexes.push(...(await sourceIdentityRows(src, entries, from)));
+    await dst.commit({ tiles: r.tiles, leafIndexes, tree: next, previousTreeSize: from });
     tree = next;
     edge = r.edge;
     o.onProgress?.({ copied: tree.treeSize - resumedAt, treeSize: tree.treeSize, sourceSize });
@@ -104,4 +110,16 @@ export async function migrateLog(src: LogStorage, dst: LogStorage, o: MigrateOpt
     checkpointCopied = true;
   }
   return { sourceSize, resumedAt, treeSize: tree.treeSize, checkpointCopied };
+}
+
+/** The source's identity rows (identity → leaf index) of `entries`, the entries from index `from` on. */
+async function sourceIdentityRows(src: LogStorage, entries: readonly Uint8Array[], from: bigint): Promise<{ leafHash: Hash; leafIndex: bigint }[]> {
+  const candidates: { leafHash: Hash; leafIndex: bigint }[] = [];
+  entries.forEach((e, i) => {
+    const id = auditEntryIdentity(e);
+    if (id !== undefined) candidates.push({ leafHash: id, leafIndex: from + BigInt(i) });
+  });
+  if (candidates.length === 0) return [];
+  const stored = await src.lookupLeafHashes(candidates.map((c) => c.leafHash));
+  return candidates.filter((c, j) => stored[j] === c.leafIndex);
 }

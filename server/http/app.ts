@@ -52,8 +52,10 @@ const ALLOWED: readonly [RegExp, string][] = [
   [/^\/v1\/trusted-root\.json$/, 'GET, HEAD'],
   [/^\/api\/v2\/(checkpoint$|tile\/)/, 'GET, HEAD'],
   [/^\/ui(\/.*)?$/, 'GET, HEAD'],
-  [/^\/internal\/v1\/sequence$/, 'POST'],
 ];
+
+/** The leader's internal route: exists only when a forward token is configured (else 404, like any other path). */
+const INTERNAL_ALLOWED: readonly [RegExp, string][] = [[/^\/internal\/v1\/sequence$/, 'POST']];
 
 /** The request handler of the HTTP server: the read fast path first, express for everything else. */
 export function createHttpHandler(log: Log, services: HttpServices, opts: AppOptions): (req: IncomingMessage, res: ServerResponse) => void {
@@ -116,8 +118,9 @@ export function createApp(log: Log, services: HttpServices, opts: AppOptions): e
 
   app.use(uiRoutes());
 
+  const allowedPaths = opts.forwardToken === undefined ? ALLOWED : [...ALLOWED, ...INTERNAL_ALLOWED];
   app.use((req: Request, res: Response) => {
-    const allowed = ALLOWED.find(([re]) => re.test(req.path));
+    const allowed = allowedPaths.find(([re]) => re.test(req.path));
     if (allowed !== undefined) {
       res.set('Allow', allowed[1]);
       throw new TlogError('METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${req.path}; allowed: ${allowed[1]}`);

@@ -68,6 +68,23 @@ export function auditIdentity(e: Json): Hash {
   return createHash('sha256').update(`tilelog.dev/k8s-audit/v1\n${String(e['auditID'])}\n${String(e['stage'])}`).digest();
 }
 
+/**
+ * The identity hash of a stored entry that is a Kubernetes audit entry (JSON with type k8s.audit/v1, as built by
+ * {@link auditEntry}), else undefined. `auditID` and `stage` are never elided, so the identity the ingest passed
+ * to the sequencer is always derivable from the entry's bytes (fsck checks the index rows with it; migrate copies
+ * them with it).
+ */
+export function auditEntryIdentity(entry: Uint8Array): Hash | undefined {
+  if (entry.length === 0 || entry[0] !== 0x7b || !Buffer.from(entry.buffer, entry.byteOffset, entry.byteLength).includes(`"type":"${K8S_AUDIT_TYPE}"`)) return undefined;
+  try {
+    const v = JSON.parse(Buffer.from(entry.buffer, entry.byteOffset, entry.byteLength).toString('utf8')) as Record<string, unknown>;
+    if (v['type'] !== K8S_AUDIT_TYPE || v['event'] === null || typeof v['event'] !== 'object') return undefined;
+    return auditIdentity(v['event'] as Record<string, unknown>);
+  } catch {
+    return undefined;
+  }
+}
+
 function elide(value: unknown): Json {
   const c = canonicalBytes(value, 'elided value');
   return { elided: true, sha256: createHash('sha256').update(c).digest('hex'), size: c.length };

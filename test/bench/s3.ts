@@ -18,7 +18,9 @@
  *      with --batch-size BENCH_S3_SERVER_BATCH (default 4000) and --batch-delay BENCH_S3_BATCH_DELAY (default
  *      20ms), the same for every configuration.
  * 3. A reference row: the same GETs straight from the bucket (public-read policy), no server.
- * 4. The commit-time profile (s3-profile.ts, BENCH_S3_PROFILE=0 skips it): where the time of an S3 commit goes.
+ * 4. Leader failover (BENCH_S3_FAILOVER=0 skips it): kill -9 of the leader of two frontends, 3 trials per lease
+ *    store (S3 object; PostgreSQL row when installed) → time to the first write acknowledged by the survivor.
+ * 5. The commit-time profile (s3-profile.ts, BENCH_S3_PROFILE=0 skips it): where the time of an S3 commit goes.
  * Results in .bench/s3-results.json and as a markdown table on stdout. The whole run is bounded by
  * BENCH_S3_MAX_SECONDS (default 1200): past it, everything is stopped and the script exits 2.
  */
@@ -34,6 +36,7 @@ import { S3Storage } from '../../server/storage/s3-storage.js';
 import type { LogStorage } from '../../server/storage/storage.js';
 import { request } from '../support/http-tiles.js';
 import { cephInstalled, startS3, type S3Server } from '../support/s3-server.js';
+import { pgInstalled, startPostgres, type PgServer } from '../support/pg-server.js';
 import { exportS3Env, makePublic, testClient, withS3 } from '../support/s3-log.js';
 import { REPO_ROOT, ServerProcess, cleanupAll, newDataDir, type ServerOptions } from '../support/server-process.js';
 import { EntryFactory, CONTENT_TYPE } from './entries.js';
@@ -67,22 +70,51 @@ export interface BenchConfig {
 }
 
 /**
- * The configurations, in order (the first is the embedded baseline of the ratios). Extend here. The PostgreSQL
- * coordination rows need `tilelog serve --coordination postgres://…` (not wired yet): only with
- * BENCH_S3_POSTGRES_URL set.
+ * The configurations, in order (the first is the embedded baseline of the ratios). Extend here. `{PG}` in args is
+ * replaced by the URL of the PostgreSQL this script starts (test/support/pg-server.ts); those rows are skipped
+ * (with a message) when PostgreSQL is not installed.
  */
 export const CONFIGS: readonly BenchConfig[] = [
   { name: 'embedded (LevelDB)', kind: 'embedded', frontends: 1, args: [] },
   { name: 'S3, 1 frontend (leaf index objects)', kind: 's3', frontends: 1, args: [] },
   { name: 'S3, 1 frontend, --s3-skip-leaf-index', kind: 's3', frontends: 1, args: ['--s3-skip-leaf-index'] },
-  { name: 'S3, 2 frontends (leaf index objects)', kind: 's3', frontends: 2, args: [] },
-  ...(env['BENCH_S3_POSTGRES_URL'] !== undefined
-    ? [
-        { name: 'S3 + PostgreSQL coordination, 1 frontend', kind: 's3', frontends: 1, args: ['--coordination', env['BENCH_S3_POSTGRES_URL']] } as const,
-        { name: 'S3 + PostgreSQL coordination, 2 frontends', kind: 's3', frontends: 2, args: ['--coordination', env['BENCH_S3_POSTGRES_URL']] } as const,
-      ]
-    : []),
+  { name: 'S3, 2 frontends, --s3-skip-leaf-index', kind: 's3', frontends: 2, args: ['--s3-skip-leaf-index'] },
+  { name: 'S3 + PostgreSQL (lease, duplicate table), 1 frontend', kind: 's3', frontends: 1, args: ['--coordination', '{PG}'] },
+  { name: 'S3 + PostgreSQL (lease, duplicate table), 2 frontends', kind: 's3', frontends: 2, args: ['--coordination', '{PG}'] },
 ];
+
+/**
+ * Leader failover: two frontends on a fresh prefix; the leader (tilelog_leader 1) is killed with -9 and a client
+ * posts one entry to the survivor every 50 ms: the time from the kill to the first acknowledgement. Target ≤ 5 s.
+ */
+async function failover(s3: S3Server, key: string, args: readonly string[], trial: number): Promise<number> {
+  const prefix = `failover-${trial}-${randomBytes(4).toString('hex')}`;
+  const base: ServerOptions = { checkpointInterval: '200ms', batchDelay: '5ms', key, extraArgs: args, startTimeoutMs: 60_000 };
+  const a = await ServerProcess.start(withS3({ ...base, dataDir: newDataDir() }, s3, BUCKET, prefix));
+  const b = await ServerProcess.start(withS3({ ...base, dataDir: newDataDir() }, s3, BUCKET, prefix));
+  try {
+    const isLeader = async (s: ServerProcess) => /\ntilelog_leader 1\n/.test((await request(`${s.baseUrl}/metrics`, {}, 10_000)).body.toString('utf8'));
+    const leader = (await isLeader(a)) ? a : b;
+    const survivor = leader === a ? b : a;
+    // Traffic through the survivor before the kill (it forwards to the leader).
+    for (let i = 0; i < 5; i++) await request(`${survivor.baseUrl}/v1/entries`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: `warm ${trial} ${i}` }, 10_000);
+    const killedAt = performance.now();
+    await leader.kill();
+    for (let n = 0; n < 600; n++) {
+      try {
+        const r = await request(`${survivor.baseUrl}/v1/entries`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: `probe ${trial} ${n}` }, 20_000);
+        if (r.status === 200) return performance.now() - killedAt;
+      } catch {
+        // not yet
+      }
+      await sleep(50);
+    }
+    return Number.NaN;
+  } finally {
+    await a.stop(20_000).catch(() => {});
+    await b.stop(20_000).catch(() => {});
+  }
+}
 
 interface Result {
   readonly name: string;
@@ -249,8 +281,11 @@ async function main(): Promise<number> {
   }, MAX_SECONDS * 1000);
   watchdog.unref();
   const client = testClient(s3);
+  let pg: PgServer | undefined;
   try {
     exportS3Env(s3);
+    if (pgInstalled()) pg = await startPostgres();
+    else process.stderr.write('bench:s3: PostgreSQL is not installed (apt-get install postgresql): its rows are skipped\n');
     // 1. The read tree, once per backend.
     const embeddedDir = newDataDir();
     const keyDir = newDataDir();
@@ -261,8 +296,12 @@ async function main(): Promise<number> {
     // 2. The configurations.
     const base: ServerOptions = { checkpointInterval: '1s', batchSize: SERVER_BATCH, batchDelay: BATCH_DELAY };
     const results: Result[] = [];
-    for (const cfg of CONFIGS) {
+    for (let cfg of CONFIGS) {
       if (only !== undefined && !only.test(cfg.name)) continue;
+      if (cfg.args.includes('{PG}')) {
+        if (pg === undefined) continue;
+        cfg = { ...cfg, args: cfg.args.map((a) => (a === '{PG}' ? (pg as PgServer).url : a)) };
+      }
       results.push(
         await run(cfg, async () => {
           if (cfg.kind === 'embedded') return [await ServerProcess.start({ ...base, dataDir: embeddedDir, extraArgs: cfg.args, startTimeoutMs: 60_000 })];
@@ -281,7 +320,20 @@ async function main(): Promise<number> {
     const bb = await reads([bucketBase], READ_ENTRIES, 'entries');
     results.push({ name: 'bucket direct (RGW GETs, no server)', frontends: 0, entriesPerSecond: undefined, tileReadsPerSecond: Math.round(bt.perSecond), bundleReadsPerSecond: Math.round(bb.perSecond), treeSize: size, errors: bt.errors + bb.errors });
 
-    // 4. Where the commit time goes.
+    // 4. Leader failover, with each lease store.
+    const failovers: { lease: string; medianMs: number; trialsMs: number[] }[] = [];
+    if (env['BENCH_S3_FAILOVER'] !== '0') {
+      const leases: [string, string[]][] = [['S3 lease object', ['--s3-skip-leaf-index']], ...(pg !== undefined ? [['PostgreSQL lease row', ['--coordination', pg.url]] as [string, string[]]] : [])];
+      for (const [lease, args] of leases) {
+        const trialsMs: number[] = [];
+        for (let i = 0; i < 3; i++) trialsMs.push(Math.round(await failover(s3, key, args, i)));
+        const sorted = [...trialsMs].sort((x, y) => x - y);
+        failovers.push({ lease, medianMs: sorted[1] as number, trialsMs });
+        process.stderr.write(`failover (${lease}): ${trialsMs.join(', ')} ms\n`);
+      }
+    }
+
+    // 5. Where the commit time goes.
     const profiles: CommitProfile[] = [];
     if (env['BENCH_S3_PROFILE'] !== '0') {
       const common = { bucket: BUCKET, seconds: PROFILE_SECONDS, clients: CLIENTS, batch: BATCH, batchSize: SERVER_BATCH, batchDelayMs: Number.parseInt(BATCH_DELAY, 10) };
@@ -299,18 +351,20 @@ async function main(): Promise<number> {
 
     const params = `${CLIENTS} clients × NDJSON batches of ${BATCH} × 256 B for ${SECONDS} s; servers --batch-size ${SERVER_BATCH} --batch-delay ${BATCH_DELAY}; reads: ${READ_CLIENTS} clients × ${READ_SECONDS} s each over a preloaded tree of ${READ_ENTRIES} entries`;
     const best = Math.max(0, ...results.filter((r) => r.name.startsWith('S3')).map((r) => r.entriesPerSecond ?? 0));
-    const out = [table(results), '', params, `Target ≥ 10,000 entries/s durable ingest on S3: best ${best} → ${best >= 10_000 ? 'met' : 'NOT met'}`, ...(profiles.length > 0 ? ['', renderProfiles(profiles)] : [])].join('\n');
+    const failoverLines = failovers.map((f) => `Leader failover (${f.lease}, lease ttl 2 s, kill -9 → first write acknowledged by the survivor): median ${f.medianMs} ms of ${f.trialsMs.join(', ')} → ${f.medianMs <= 5000 ? 'met' : 'NOT met'} (target ≤ 5 s)`);
+    const out = [table(results), '', params, `Target ≥ 10,000 entries/s durable ingest on S3: best ${best} → ${best >= 10_000 ? 'met' : 'NOT met'}`, ...failoverLines, ...(profiles.length > 0 ? ['', renderProfiles(profiles)] : [])].join('\n');
     process.stdout.write(`${out}\n`);
     mkdirSync(join(REPO_ROOT, '.bench'), { recursive: true });
     writeFileSync(
       join(REPO_ROOT, '.bench', 's3-results.json'),
-      `${JSON.stringify({ at: new Date().toISOString(), clients: CLIENTS, batch: BATCH, seconds: SECONDS, serverBatchSize: SERVER_BATCH, batchDelay: BATCH_DELAY, readEntries: READ_ENTRIES, readSeconds: READ_SECONDS, results, profiles }, null, 2)}\n`,
+      `${JSON.stringify({ at: new Date().toISOString(), clients: CLIENTS, batch: BATCH, seconds: SECONDS, serverBatchSize: SERVER_BATCH, batchDelay: BATCH_DELAY, readEntries: READ_ENTRIES, readSeconds: READ_SECONDS, results, failovers, profiles }, null, 2)}\n`,
     );
     return 0;
   } finally {
     clearTimeout(watchdog);
     client.destroy();
     await cleanupAll();
+    await pg?.stop();
     await s3.stop();
   }
 }

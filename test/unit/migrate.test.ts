@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { EMPTY_EDGE, integrate, type TreeEdge } from '../../server/core/edge.js';
 import { leafHash } from '../../server/core/hash.js';
+import { auditEntry, auditIdentity } from '../../server/ingest/k8s-audit.js';
 import { migrateLog } from '../../server/migrate.js';
+import { Sequencer } from '../../server/sequencer.js';
 import { MemoryStorage } from '../../server/storage/memory-storage.js';
 
 const entries = (tag: string, from: number, n: number) => Array.from({ length: n }, (_, i) => new TextEncoder().encode(`${tag} ${from + i}`));
@@ -66,4 +68,39 @@ test('a source whose entries do not hash to its tree is refused before writing',
   const dst = new MemoryStorage();
   await assert.rejects(migrateLog(src, dst), /do not hash to its tree/);
   assert.equal(dst.tree, undefined);
+});
+
+test('the identity rows of audit entries are copied as the source has them: duplicates stay duplicates', async () => {
+  const event = (auditID: string, note: string) => ({ kind: 'Event', apiVersion: 'audit.k8s.io/v1', level: 'Metadata', auditID, stage: 'ResponseComplete', verb: 'get', requestURI: `/api/v1/${note}` });
+  // The source, written by a real sequencer: audit events with their identities (as the k8s route adds them),
+  // plain entries, and an audit-looking entry added as plain bytes (no identity row in the source).
+  const src = new MemoryStorage();
+  const seq = await Sequencer.open(src, { batchSize: 1000, batchDelayMs: 1, maxPending: 10_000 });
+  const audit = Array.from({ length: 300 }, (_, i) => event(`id-${i}`, 'a'));
+  await seq.add(audit.map((e) => auditEntry(e, undefined)), audit.map(auditIdentity));
+  await seq.add(entries('plain', 0, 10));
+  const lookalike = event('not-registered', 'x');
+  const [raw] = await seq.add([auditEntry(lookalike, undefined)]); // index 310, leaf-hash key only
+  // A retried event with other bytes is a duplicate in the source.
+  const [again] = await seq.add([auditEntry(event('id-7', 'changed'), undefined)], [auditIdentity(event('id-7', 'x'))]);
+  assert.equal(again?.duplicate, true);
+  await seq.drain();
+  const ids = [auditIdentity(audit[0]!), auditIdentity(audit[7]!), auditIdentity(audit[299]!), auditIdentity(lookalike)];
+  assert.deepEqual(await src.lookupLeafHashes(ids), [0n, 7n, 299n, undefined]);
+  assert.equal(raw?.leafIndex, 310n);
+
+  // Copied in two runs (resume) with chunks across the audit entries.
+  const dst = new MemoryStorage();
+  await migrateLog(src, dst, { chunk: 256, maxEntries: 100n });
+  await migrateLog(src, dst, { chunk: 256 });
+  assert.deepEqual(dst.tree, src.tree);
+  assert.deepEqual(await dst.lookupLeafHashes(ids), [0n, 7n, 299n, undefined], 'exactly the source\'s identity rows');
+  assert.deepEqual(new Map(dst.leaves), new Map(src.leaves), 'the whole index is the source\'s');
+
+  // The migrated log still detects a retried audit event with changed bytes as a duplicate.
+  const moved = await Sequencer.open(dst, { batchSize: 1000, batchDelayMs: 1, maxPending: 10_000 });
+  const [retried] = await moved.add([auditEntry(event('id-299', 'changed again'), undefined)], [auditIdentity(audit[299]!)]);
+  assert.deepEqual({ duplicate: retried?.duplicate, leafIndex: retried?.leafIndex }, { duplicate: true, leafIndex: 299n });
+  await moved.drain();
+  assert.equal(dst.tree?.treeSize, src.tree?.treeSize, 'nothing appended');
 });
