@@ -10,10 +10,12 @@ import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { HttpTiles, fetchCheckpoint, postEntries, waitForCheckpoint } from '../support/http-tiles.js';
 import { skipMessage, startS3, type S3Server } from '../support/s3-server.js';
+import { skipMessage as pgSkipMessage, startPostgres } from '../support/pg-server.js';
 import { exportS3Env, withS3 } from '../support/s3-log.js';
 import { ServerProcess, TILELOG_BIN, cleanupAll, newDataDir } from '../support/server-process.js';
 
 const skip = skipMessage();
+const pgSkip = pgSkipMessage();
 let s3: S3Server | undefined;
 const BUCKET = 'tilelog-migrate';
 
@@ -57,6 +59,31 @@ test('tilelog migrate: LevelDB → S3 (resumed half-way) → LevelDB, verified, 
   assert.equal(c.startTreeSize, 600n);
   await new HttpTiles(c.baseUrl).audit(await fetchCheckpoint(c.baseUrl, a.vkey, a.origin));
   await c.stop();
+});
+
+test('tilelog migrate --coordination postgres://…: the copy\'s duplicate index is the PostgreSQL table its servers use', { skip: skip !== false ? skip : pgSkip, timeout: 80_000 }, async () => {
+  const pg = await startPostgres();
+  try {
+    const dirA = newDataDir();
+    const a = await ServerProcess.start({ dataDir: dirA, origin: 'example.com/migrate-pg', checkpointInterval: '100ms', batchDelay: '5ms' });
+    const lines = Array.from({ length: 300 }, (_, i) => JSON.stringify({ p: i }));
+    assert.equal((await postEntries(a.baseUrl, lines.join('\n'), { 'content-type': 'application/x-ndjson' })).status, 200);
+    await waitForCheckpoint(a.baseUrl, a.vkey, 300n);
+    await a.stop();
+    const prefix = `migrated-pg-${randomBytes(4).toString('hex')}`;
+    const s3flags = ['--s3-endpoint', (s3 as S3Server).endpoint, '--s3-force-path-style', '--s3-create-bucket'];
+    const r = migrate(['--from', dirA, '--to', `s3://${BUCKET}/${prefix}`, '--coordination', pg.url, ...s3flags]);
+    assert.equal(r.treeSize, '300');
+    const opts = withS3({ dataDir: newDataDir(), key: `${dirA}/log.key`, checkpointInterval: '100ms' }, s3 as S3Server, BUCKET, prefix);
+    const b = await ServerProcess.start({ ...opts, extraArgs: [...(opts.extraArgs ?? []), '--coordination', pg.url] });
+    assert.equal(b.startTreeSize, 300n);
+    const dup = await postEntries(b.baseUrl, `${lines[7] as string}\n${lines[299] as string}\n{"p":"new"}`, { 'content-type': 'application/x-ndjson' });
+    assert.deepEqual(dup.entries.map((e) => [e.index, e.duplicate]), [[7n, true], [299n, true], [300n, false]], 'found in the PostgreSQL table the migration filled');
+    await b.stop();
+    assert.equal(spawnSync(process.execPath, [TILELOG_BIN, 'migrate', '--from', dirA, '--to', `s3://${BUCKET}/x`, '--coordination', 'mysql://nope'], { encoding: 'utf8', timeout: 30_000 }).status, 1, '--coordination wants postgres://');
+  } finally {
+    await pg.stop();
+  }
 });
 
 function migrate(args: string[]): { resumedAt: string; treeSize: string; complete: boolean; checkpointCopied: boolean } {
