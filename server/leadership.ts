@@ -103,7 +103,6 @@ export class Leadership {
           }
           if (this.stopped) return; // stop() releases the lease once this round is over
           this.leading = { epoch, validUntil };
-          this.other = undefined;
           this.logger?.info({ epoch: epoch.toString(), url: me.url }, 'elected leader: this frontend sequences and publishes');
         } else {
           this.leading.validUntil = validUntil;

@@ -182,7 +182,8 @@ export async function serve(o: ServeOptions): Promise<void> {
       onElected: async (epoch) => {
         // FENCE: stamp the shared tree with this epoch first (every older leader is refused from now on), then
         // re-read the tree the previous leader left.
-        await (storage.fence as (e: bigint, k: string) => Promise<void>).call(storage, epoch, shared.kind);
+        if (storage.fence === undefined) throw new Error('this storage cannot be shared by several frontends');
+        await storage.fence(epoch, shared.kind);
         if (log !== undefined) await log.sequencer.resync();
         metrics.leader.set(1);
         metrics.leaderEpoch.set(Number(epoch));
