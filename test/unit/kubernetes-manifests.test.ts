@@ -419,3 +419,51 @@ describe('the server runs with the example overlay\'s configuration', () => {
     await server.stop();
   });
 });
+
+describe('the S3 frontends overlay (overlays/s3-frontends: several frontends, docs/scale-out.md)', () => {
+  const objs = kustomize(join(K8S, 'overlays', 's3-frontends'));
+
+  test('renders, validates, and runs several frontends that can reach each other', async (t) => {
+    if (objs === undefined) return t.skip('neither kubectl nor kustomize is installed');
+    const problems: string[] = [];
+    for (const o of objs) problems.push(...(await validate(o)));
+    assert.deepEqual(problems, []);
+    const sts = find(objs, 'StatefulSet', 'tilelog');
+    assert.ok((sts['spec']['replicas'] as number) >= 2, 'several frontends');
+    assert.ok((find(objs, 'PodDisruptionBudget', 'tilelog')['spec']['minAvailable'] as number) >= 2);
+    const env = Object.fromEntries((container(sts)['env'] as Obj[]).map((e) => [e['name'], e]));
+    assert.equal(env['POD_IP']?.['valueFrom']?.['fieldRef']?.['fieldPath'], 'status.podIP');
+    const http = (container(sts)['ports'] as Obj[]).find((p) => p['name'] === 'http')?.['containerPort'];
+    assert.equal(env['TILELOG_ADVERTISE_URL']?.['value'], `http://$(POD_IP):${http}`, 'each pod advertises its own address on the HTTP port');
+    assert.deepEqual(env['TILELOG_COORDINATION']?.['valueFrom']?.['secretKeyRef'], { name: 'tilelog-postgres', key: 'url' });
+    const { config } = configOf(objs, sts);
+    assert.match(config['storage'] as string, /^s3:\/\/[^/]+\/.+/);
+    assert.equal(portOf(config['http'] as string), http);
+    // Forwarding: some NetworkPolicy admits log pods to log pods on the HTTP port.
+    const logLabels = sts['spec']['template']['metadata']['labels'] as Obj;
+    const matches = (sel: Obj | undefined) => sel !== undefined && Object.entries((sel['matchLabels'] ?? {}) as Obj).every(([k, v]) => logLabels[k] === v);
+    const admits = objs.filter((o) => o['kind'] === 'NetworkPolicy' && matches(o['spec']['podSelector'])).some((np) =>
+      ((np['spec']['ingress'] ?? []) as Obj[]).some((rule) => ((rule['from'] ?? []) as Obj[]).some((f) => f['namespaceSelector'] === undefined && matches(f['podSelector'])) && ((rule['ports'] ?? []) as Obj[]).some((p) => p['port'] === 'http')),
+    );
+    assert.ok(admits, 'a NetworkPolicy lets the frontends forward writes to the leader');
+  });
+
+  test('the overlay\'s log.yaml is accepted by tilelog serve (it fails only on the unreachable database)', (t) => {
+    if (objs === undefined) return t.skip('neither kubectl nor kustomize is installed');
+    const sts = find(objs, 'StatefulSet', 'tilelog');
+    const { config } = configOf(objs, sts);
+    const dir = newDataDir('tilelog-k8s-s3-');
+    writeFileSync(join(dir, 'jwks.json'), '{"keys":[]}');
+    const local = { ...config, data: join(dir, 'data'), key: join(dir, 'log.key'), http: '127.0.0.1:0', grpc: '127.0.0.1:0', authJwksFile: join(dir, 'jwks.json'), s3Endpoint: 'http://127.0.0.1:1' };
+    writeFileSync(join(dir, 'log.yaml'), stringify(local));
+    const r = spawnSync(process.execPath, [join(REPO_ROOT, 'bin', 'tilelog.js'), 'serve', '--config', join(dir, 'log.yaml')], {
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: { ...process.env, TILELOG_ADVERTISE_URL: 'http://10.0.0.5:8080', TILELOG_COORDINATION: 'postgres://tilelog@127.0.0.1:1/tilelog', PGCONNECT_TIMEOUT: '2' },
+    });
+    assert.notEqual(r.status, 0);
+    const out = `${r.stdout}\n${r.stderr}`;
+    assert.doesNotMatch(out, /unknown option|invalid|want /i, 'no configuration error');
+    assert.match(out, /ECONNREFUSED|connect/i, 'it got as far as connecting to PostgreSQL');
+  });
+});
