@@ -125,6 +125,7 @@ export class Leadership {
     this.logger?.warn({ epoch: this.leading.epoch.toString(), reason }, 'no longer the leader');
     this.leading = undefined;
     this.o.onDeposed?.(reason);
+    for (const w of this.waiters) w(); // writes waiting for a target re-route at once
   }
 
   /** Storage refused a write of this frontend because a newer leader fenced it: stop leading at once. */
