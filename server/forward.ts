@@ -118,6 +118,8 @@ export class Forwarder {
       throw new TlogError('UNAVAILABLE', 'the write was forwarded to the leader, which did not answer; retry (a duplicate is detected)', { cause: err, retryAfter: 1 });
     }
     const text = await res.text().catch(() => '');
+    // The lease moved while the answer was arriving: as above, send the write to the new leader.
+    if (leaderChanged?.aborted === true && res.status !== 200) throw new LeaderUnreachable(url);
     let body: unknown;
     try {
       body = JSON.parse(text);
