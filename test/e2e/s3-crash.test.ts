@@ -3,32 +3,21 @@
  * log in an S3 bucket on a real Ceph RGW started by this test: kill -9 at random moments under concurrent writes
  * loses no acknowledged entry and never forks; SIGTERM drains. Skips loudly without the Ceph binaries.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Record_, killCycle, prng, startLoad, verifyAgainstRecord } from '../support/crash-load.js';
-import { skipMessage, startS3, type S3Server } from '../support/s3-server.js';
-import { exportS3Env, withS3 } from '../support/s3-log.js';
-import { ServerProcess, cleanupAll, newDataDir, sleep, withTimeout } from '../support/server-process.js';
+import { withS3, useS3 } from '../support/s3-log.js';
+import { ServerProcess, newDataDir, sleep, withTimeout } from '../support/server-process.js';
 
-const skip = skipMessage();
-let s3: S3Server | undefined;
+const fx = useS3();
+const skip = fx.skip;
 const BUCKET = 'tilelog-crash';
 const SEED = Number(process.env['E2E_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
 
-before(async () => {
-  if (skip !== false) return;
-  s3 = await startS3();
-  exportS3Env(s3);
-});
-after(async () => {
-  await cleanupAll();
-  await s3?.stop();
-});
-
 test(`S3: kill -9 at random moments under concurrent writes loses no acknowledged entry and never forks (seed ${SEED})`, { skip, timeout: 80_000 }, async (t) => {
   const rng = prng(SEED);
-  const opts = withS3({ dataDir: newDataDir(), origin: 'example.com/s3crash', checkpointInterval: '50ms', batchDelay: '5ms' }, s3 as S3Server, BUCKET, `crash-${randomBytes(4).toString('hex')}`);
+  const opts = withS3({ dataDir: newDataDir(), origin: 'example.com/s3crash', checkpointInterval: '50ms', batchDelay: '5ms' }, fx.s3, BUCKET, `crash-${randomBytes(4).toString('hex')}`);
   let s = await ServerProcess.start(opts);
   const rec = new Record_();
   const t0 = Date.now();
@@ -47,7 +36,7 @@ test(`S3: kill -9 at random moments under concurrent writes loses no acknowledge
 
 test(`S3: SIGTERM while writes are in flight: exit 0, every 200 is in the log and covered by the final checkpoint (seed ${SEED})`, { skip, timeout: 60_000 }, async (t) => {
   const rng = prng(SEED ^ 0x5eed);
-  const opts = withS3({ dataDir: newDataDir(), origin: 'example.com/s3term', checkpointInterval: '5s', batchDelay: '40ms' }, s3 as S3Server, BUCKET, `term-${randomBytes(4).toString('hex')}`);
+  const opts = withS3({ dataDir: newDataDir(), origin: 'example.com/s3term', checkpointInterval: '5s', batchDelay: '40ms' }, fx.s3, BUCKET, `term-${randomBytes(4).toString('hex')}`);
   const s = await ServerProcess.start(opts);
   const rec = new Record_();
   const load = startLoad(s, rec, rng, 'term', 4, Date.now() + 20_000);

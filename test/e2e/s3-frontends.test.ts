@@ -9,46 +9,32 @@
  *    next commit loses the swap and lands after the other's entries; the bucket's checkpoint never goes back.
  * Skips loudly without the Ceph binaries.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { verifyConsistency } from '../../server/core/proof.js';
 import { Record_, prng, startLoad, verifyAgainstRecord } from '../support/crash-load.js';
 import { fetchCheckpoint, getJson, postEntries, verifyCheckpoint, waitForCheckpoint } from '../support/http-tiles.js';
-import { skipMessage, startS3, type S3Server } from '../support/s3-server.js';
-import { exportS3Env, testClient, withS3 } from '../support/s3-log.js';
-import { ServerProcess, cleanupAll, newDataDir, sleep, withTimeout, type ServerOptions } from '../support/server-process.js';
+import { withS3, useS3 } from '../support/s3-log.js';
+import { ServerProcess, newDataDir, sleep, withTimeout, type ServerOptions } from '../support/server-process.js';
 
-const skip = skipMessage();
-let s3: S3Server | undefined;
-let client: S3Client | undefined;
+const fx = useS3();
+const skip = fx.skip;
 const BUCKET = 'tilelog-frontends';
 const SEED = Number(process.env['E2E_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
-
-before(async () => {
-  if (skip !== false) return;
-  s3 = await startS3();
-  exportS3Env(s3);
-  client = testClient(s3);
-});
-after(async () => {
-  await cleanupAll();
-  client?.destroy();
-  await s3?.stop();
-});
 
 /** Two frontends' options on one fresh prefix, the second using the first one's key. */
 function pair(name: string): [ServerOptions, ServerOptions] {
   const prefix = `${name}-${randomBytes(4).toString('hex')}`;
   const dirA = newDataDir();
   const base = { origin: `example.com/${name}`, checkpointInterval: '100ms', batchDelay: '5ms', key: join(dirA, 'log.key') };
-  return [withS3({ ...base, dataDir: dirA }, s3 as S3Server, BUCKET, prefix), withS3({ ...base, dataDir: newDataDir() }, s3 as S3Server, BUCKET, prefix)];
+  return [withS3({ ...base, dataDir: dirA }, fx.s3, BUCKET, prefix), withS3({ ...base, dataDir: newDataDir() }, fx.s3, BUCKET, prefix)];
 }
 
 async function bucketCheckpointSize(prefix: string): Promise<bigint> {
-  const r = await (client as S3Client).send(new GetObjectCommand({ Bucket: BUCKET, Key: `${prefix}/checkpoint` }));
+  const r = await fx.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: `${prefix}/checkpoint` }));
   return BigInt((await (r.Body as { transformToString(): Promise<string> }).transformToString()).split('\n')[1] as string);
 }
 

@@ -14,36 +14,22 @@
  *    started by this test).
  * Skips loudly without the Ceph binaries.
  */
-import { after, before, test, type TestContext } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { Record_, prng, startLoad, verifyAgainstRecord } from '../support/crash-load.js';
 import { HttpTiles, fetchCheckpoint, postEntries, request } from '../support/http-tiles.js';
-import { skipMessage, startS3, type S3Server } from '../support/s3-server.js';
 import { skipMessage as pgSkipMessage, startPostgres } from '../support/pg-server.js';
-import { exportS3Env, testClient, withS3 } from '../support/s3-log.js';
-import { ServerProcess, cleanupAll, newDataDir, sleep, withTimeout, type ServerOptions } from '../support/server-process.js';
+import { withS3, useS3 } from '../support/s3-log.js';
+import { ServerProcess, newDataDir, sleep, withTimeout, type ServerOptions } from '../support/server-process.js';
 
-const skip = skipMessage();
+const fx = useS3();
+const skip = fx.skip;
 const pgSkip = pgSkipMessage();
-let s3: S3Server | undefined;
-let client: S3Client | undefined;
 const BUCKET = 'tilelog-leader';
 const SEED = Number(process.env['E2E_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
-
-before(async () => {
-  if (skip !== false) return;
-  s3 = await startS3();
-  exportS3Env(s3);
-  client = testClient(s3);
-});
-after(async () => {
-  await cleanupAll();
-  client?.destroy();
-  await s3?.stop();
-});
 
 /** `n` frontends' options on one fresh prefix, sharing the first one's key. */
 function frontends(name: string, n: number, extra: readonly string[] = []): { opts: ServerOptions[]; prefix: string } {
@@ -51,7 +37,7 @@ function frontends(name: string, n: number, extra: readonly string[] = []): { op
   const dir0 = newDataDir();
   const base = { origin: `example.com/${name}`, checkpointInterval: '200ms', batchDelay: '5ms', key: join(dir0, 'log.key') };
   const opts = Array.from({ length: n }, (_, i) => {
-    const o = withS3({ ...base, dataDir: i === 0 ? dir0 : newDataDir() }, s3 as S3Server, BUCKET, prefix);
+    const o = withS3({ ...base, dataDir: i === 0 ? dir0 : newDataDir() }, fx.s3, BUCKET, prefix);
     return { ...o, extraArgs: [...(o.extraArgs ?? []), ...extra] };
   });
   return { opts, prefix };
@@ -86,7 +72,7 @@ async function waitForOneLeader(all: readonly ServerProcess[], timeoutMs: number
 
 async function bucketCheckpointSize(prefix: string): Promise<bigint | undefined> {
   try {
-    const r = await (client as S3Client).send(new GetObjectCommand({ Bucket: BUCKET, Key: `${prefix}/checkpoint` }));
+    const r = await fx.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: `${prefix}/checkpoint` }));
     return BigInt((await (r.Body as { transformToString(): Promise<string> }).transformToString()).split('\n')[1] as string);
   } catch {
     return undefined;

@@ -4,30 +4,19 @@
  * the same key and their tiles audit; the rebuilt leaf index finds duplicates. (Refusals — another log at the
  * destination, a corrupt source — are in test/unit/migrate.test.ts.) Skips loudly without the Ceph binaries.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { HttpTiles, fetchCheckpoint, postEntries, waitForCheckpoint } from '../support/http-tiles.js';
-import { skipMessage, startS3, type S3Server } from '../support/s3-server.js';
 import { skipMessage as pgSkipMessage, startPostgres } from '../support/pg-server.js';
-import { exportS3Env, withS3 } from '../support/s3-log.js';
-import { ServerProcess, TILELOG_BIN, cleanupAll, newDataDir } from '../support/server-process.js';
+import { withS3, useS3 } from '../support/s3-log.js';
+import { ServerProcess, TILELOG_BIN, newDataDir } from '../support/server-process.js';
 
-const skip = skipMessage();
+const fx = useS3();
+const skip = fx.skip;
 const pgSkip = pgSkipMessage();
-let s3: S3Server | undefined;
 const BUCKET = 'tilelog-migrate';
-
-before(async () => {
-  if (skip !== false) return;
-  s3 = await startS3();
-  exportS3Env(s3);
-});
-after(async () => {
-  await cleanupAll();
-  await s3?.stop();
-});
 
 test('tilelog migrate: LevelDB → S3 (resumed half-way) → LevelDB, verified, and the servers on the copies audit', { skip, timeout: 80_000 }, async () => {
   // A LevelDB log with 600 entries.
@@ -39,14 +28,14 @@ test('tilelog migrate: LevelDB → S3 (resumed half-way) → LevelDB, verified, 
   await a.stop();
   const prefix = `migrated-${randomBytes(4).toString('hex')}`;
   const s3url = `s3://${BUCKET}/${prefix}`;
-  const s3flags = ['--s3-endpoint', (s3 as S3Server).endpoint, '--s3-force-path-style', '--s3-create-bucket'];
+  const s3flags = ['--s3-endpoint', fx.s3.endpoint, '--s3-force-path-style', '--s3-create-bucket'];
   // First run stops after 300 entries; the second resumes and completes.
   const r1 = migrate(['--from', dirA, '--to', s3url, '--chunk', '256', '--max-entries', '300', ...s3flags]);
   assert.deepEqual({ resumedAt: r1.resumedAt, treeSize: r1.treeSize, complete: r1.complete }, { resumedAt: '0', treeSize: '300', complete: false });
   const r2 = migrate(['--from', dirA, '--to', s3url, '--chunk', '256', ...s3flags]);
   assert.deepEqual({ resumedAt: r2.resumedAt, treeSize: r2.treeSize, complete: r2.complete, checkpointCopied: r2.checkpointCopied }, { resumedAt: '300', treeSize: '600', complete: true, checkpointCopied: true });
   // The S3 copy serves and audits under the same key; and back into a fresh data directory.
-  const b = await ServerProcess.start(withS3({ dataDir: newDataDir(), key: `${dirA}/log.key`, checkpointInterval: '100ms' }, s3 as S3Server, BUCKET, prefix));
+  const b = await ServerProcess.start(withS3({ dataDir: newDataDir(), key: `${dirA}/log.key`, checkpointInterval: '100ms' }, fx.s3, BUCKET, prefix));
   assert.equal(b.startTreeSize, 600n);
   await new HttpTiles(b.baseUrl).audit(await fetchCheckpoint(b.baseUrl, a.vkey, a.origin));
   const dup = await postEntries(b.baseUrl, lines[42] as string, { 'content-type': 'application/x-ndjson' });
@@ -71,10 +60,10 @@ test('tilelog migrate --coordination postgres://…: the copy\'s duplicate index
     await waitForCheckpoint(a.baseUrl, a.vkey, 300n);
     await a.stop();
     const prefix = `migrated-pg-${randomBytes(4).toString('hex')}`;
-    const s3flags = ['--s3-endpoint', (s3 as S3Server).endpoint, '--s3-force-path-style', '--s3-create-bucket'];
+    const s3flags = ['--s3-endpoint', fx.s3.endpoint, '--s3-force-path-style', '--s3-create-bucket'];
     const r = migrate(['--from', dirA, '--to', `s3://${BUCKET}/${prefix}`, '--coordination', pg.url, ...s3flags]);
     assert.equal(r.treeSize, '300');
-    const opts = withS3({ dataDir: newDataDir(), key: `${dirA}/log.key`, checkpointInterval: '100ms' }, s3 as S3Server, BUCKET, prefix);
+    const opts = withS3({ dataDir: newDataDir(), key: `${dirA}/log.key`, checkpointInterval: '100ms' }, fx.s3, BUCKET, prefix);
     const b = await ServerProcess.start({ ...opts, extraArgs: [...(opts.extraArgs ?? []), '--coordination', pg.url] });
     assert.equal(b.startTreeSize, 300n);
     const dup = await postEntries(b.baseUrl, `${lines[7] as string}\n${lines[299] as string}\n{"p":"new"}`, { 'content-type': 'application/x-ndjson' });
