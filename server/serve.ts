@@ -192,6 +192,8 @@ export async function serve(o: ServeOptions): Promise<void> {
     });
     await leadership.start();
   }
+  // The bearer token of writes forwarded between the frontends (server/forward.ts), derived from the log key.
+  const token = leadership !== undefined ? forwardToken(signer, origin) : undefined;
   log = await Log.open({
     storage,
     signer,
@@ -201,7 +203,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     checkpointIntervalMs: o.checkpointIntervalMs,
     // Several frontends may share an S3 prefix: follow the tree the others extend.
     ...(isS3Url(o.storage) ? { refreshIntervalMs: Math.min(500, o.checkpointIntervalMs) } : {}),
-    ...(leadership !== undefined ? { leadership, forwarder: new Forwarder(forwardToken(signer, origin), requestTimeoutMs, (n) => metrics.forwarded.inc(n)) } : {}),
+    ...(leadership !== undefined && token !== undefined ? { leadership, forwarder: new Forwarder(token, requestTimeoutMs, (n) => metrics.forwarded.inc(n)) } : {}),
     ...(cosigning !== undefined ? { witnessing: (note, tree, proof) => (cosigning as Cosigning).cosign(note, tree, proof) } : {}),
     onError: (err) => logger.error({ err }, 'publishing a checkpoint failed'),
     hooks: {
@@ -230,7 +232,7 @@ export async function serve(o: ServeOptions): Promise<void> {
   const ingest = new Ingest(log, o.rateLimit === undefined ? undefined : new SubjectRateLimiter(o.rateLimit), metrics);
   handler = createHttpHandler(log, { metrics, logger, auth, ingest }, {
     ...(o.publicUrl !== undefined ? { publicUrl: o.publicUrl } : {}), maxBodyBytes: o.maxBodyBytes, maxCheckpointAgeMs: Math.max(5000, 5 * o.checkpointIntervalMs),
-    ...(leadership !== undefined ? { forwardToken: forwardToken(signer, origin) } : {}) });
+    ...(token !== undefined ? { forwardToken: token } : {}) });
   let grpcServer: GrpcServer | undefined;
   if (o.grpc !== undefined) {
     const g = parseListenAddress(o.grpc);

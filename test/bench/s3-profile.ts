@@ -12,9 +12,9 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Sequencer } from '../../server/sequencer.js';
 import { S3Storage, type CommitStep } from '../../server/storage/s3-storage.js';
-import type { LogStorage } from '../../server/storage/storage.js';
 import { EntryFactory } from './entries.js';
 import { fmt, mean, nowMs, quantile } from './stats.js';
+import { timedStorage } from './timed-storage.js';
 
 /** Request timings by class ("PUT tile", "GET leaf", …). */
 export class RequestTimes {
@@ -100,26 +100,14 @@ export async function profileS3Commits(o: { name: string; client: S3Client; buck
   };
   const storage = await S3Storage.open({ bucket: o.bucket, prefix: o.prefix, client: o.client, leafIndex: o.leafIndex, afterStep });
   const lookupMs: number[] = [];
-  const timed = new Proxy(storage, {
-    get(target, prop, receiver) {
-      if (prop === 'lookupLeafHashes') {
-        return async (h: Parameters<LogStorage['lookupLeafHashes']>[0]) => {
-          const t = nowMs();
-          const r = await target.lookupLeafHashes(h);
-          lookupMs.push(nowMs() - t);
-          return r;
-        };
-      }
-      if (prop === 'commit') {
-        return async (c: Parameters<LogStorage['commit']>[0]) => {
-          const rec: C = { start: nowMs(), entries: c.leafIndexes.length };
-          commits.push(rec);
-          await target.commit(c);
-          rec.end = nowMs();
-        };
-      }
-      const v: unknown = Reflect.get(target, prop, receiver);
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+  const timed = timedStorage(storage, {
+    lookup: (ms) => lookupMs.push(ms),
+    commit: (c) => {
+      const rec: C = { start: nowMs(), entries: c.leafIndexes.length };
+      commits.push(rec);
+      return (end) => {
+        rec.end = end;
+      };
     },
   });
   try {

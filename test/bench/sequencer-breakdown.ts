@@ -14,9 +14,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Sequencer } from '../../server/sequencer.js';
 import { LevelStorage } from '../../server/storage/level-storage.js';
-import type { LogStorage } from '../../server/storage/storage.js';
 import { EntryFactory } from './entries.js';
 import { fmt, mean, nowMs, quantile } from './stats.js';
+import { timedStorage } from './timed-storage.js';
 
 export interface Breakdown {
   readonly entriesPerS: number;
@@ -36,29 +36,15 @@ export async function sequencerBreakdown(seconds: number, clients: number, batch
   const commitMs: number[] = [];
   const commitAt: number[] = [];
   const batchEntries: number[] = [];
-  // Wrap only the two methods of interest; everything else goes straight to the real storage.
-  const timed = new Proxy(storage, {
-    get(target, prop, receiver) {
-      if (prop === 'lookupLeafHashes') {
-        return async (h: Parameters<LogStorage['lookupLeafHashes']>[0]) => {
-          const t = nowMs();
-          const r = await target.lookupLeafHashes(h);
-          lookupMs.push(nowMs() - t);
-          return r;
-        };
-      }
-      if (prop === 'commit') {
-        return async (c: Parameters<LogStorage['commit']>[0]) => {
-          const t = nowMs();
-          await target.commit(c);
-          const e = nowMs();
-          commitMs.push(e - t);
-          commitAt.push(e);
-          batchEntries.push(c.leafIndexes.length);
-        };
-      }
-      const v: unknown = Reflect.get(target, prop, receiver);
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+  const timed = timedStorage(storage, {
+    lookup: (ms) => lookupMs.push(ms),
+    commit: (c) => {
+      const t = nowMs();
+      return (e) => {
+        commitMs.push(e - t);
+        commitAt.push(e);
+        batchEntries.push(c.leafIndexes.length);
+      };
     },
   });
   try {

@@ -6,24 +6,17 @@
  * {@link pgInstalled} tells whether the binaries exist; tests skip LOUDLY when they do not (.ci/run installs them,
  * so CI runs these tests). Every wait is bounded by the scripts' own timeouts and the spawn timeouts here.
  */
-import { execFile, spawnSync } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort, REPO_ROOT } from './server-process.js';
+import { isExecutable, scratchDaemons } from './scratch-daemons.js';
 
 const run = promisify(execFile);
 const SCRIPTS = join(REPO_ROOT, 'test', 'support', 'postgres');
-/** Clusters started and not removed yet (their directories). */
-const running = new Set<string>();
-
-process.once('exit', () => {
-  // Last resort (synchronous) when a test process ends without its `after` hook: never leave postgres behind.
-  for (const dir of running) {
-    spawnSync(join(SCRIPTS, 'stop-pg.sh'), [dir], { timeout: 20_000, stdio: 'ignore' });
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+/** Clusters started and not removed yet (their directories), stopped at exit as a last resort. */
+const running = scratchDaemons(join(SCRIPTS, 'stop-pg.sh'));
 
 /** A running test PostgreSQL. */
 export interface PgServer {
@@ -45,16 +38,7 @@ export function pgInstalled(): boolean {
   } catch {
     return false;
   }
-  return versions.some((v) =>
-    ['initdb', 'pg_ctl', 'postgres', 'createdb'].every((b) => {
-      try {
-        accessSync(join('/usr/lib/postgresql', v, 'bin', b), constants.X_OK);
-        return true;
-      } catch {
-        return false;
-      }
-    }),
-  );
+  return versions.some((v) => ['initdb', 'pg_ctl', 'postgres', 'createdb'].every((b) => isExecutable(join('/usr/lib/postgresql', v, 'bin', b))));
 }
 
 /** The message of a skipped PostgreSQL test (printed to stderr too, so that nobody misses it). */

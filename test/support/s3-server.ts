@@ -5,24 +5,17 @@
  * {@link cephInstalled} tells whether the binaries exist; tests skip LOUDLY when they do not (.ci/run installs
  * them, so CI runs these tests). Every wait is bounded by the scripts' own timeouts and the spawn timeout here.
  */
-import { execFile, spawnSync } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { REPO_ROOT } from './server-process.js';
+import { isExecutable, scratchDaemons } from './scratch-daemons.js';
 
 const run = promisify(execFile);
 const SCRIPTS = join(REPO_ROOT, 'test', 'support', 'ceph-s3');
-/** Clusters started and not stopped yet (their directories). */
-const running = new Set<string>();
-
-process.once('exit', () => {
-  // Last resort (synchronous) when a test process ends without its `after` hook: never leave Ceph daemons behind.
-  for (const dir of running) {
-    spawnSync(join(SCRIPTS, 'stop-s3.sh'), [dir], { timeout: 20_000, stdio: 'ignore' });
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+/** Clusters started and not stopped yet (their directories), stopped at exit as a last resort. */
+const running = scratchDaemons(join(SCRIPTS, 'stop-s3.sh'));
 
 /** The environment a client (or `tilelog serve`) needs to reach the endpoint. */
 export interface S3Env {
@@ -41,16 +34,7 @@ export interface S3Server {
 /** True if the Ceph binaries start-s3.sh needs are on PATH. */
 export function cephInstalled(): boolean {
   const path = (process.env['PATH'] ?? '').split(':');
-  return ['ceph-mon', 'ceph-osd', 'radosgw', 'radosgw-admin', 'ceph', 'monmaptool', 'curl'].every((b) =>
-    path.some((d) => {
-      try {
-        accessSync(join(d, b), constants.X_OK);
-        return true;
-      } catch {
-        return false;
-      }
-    }),
-  );
+  return ['ceph-mon', 'ceph-osd', 'radosgw', 'radosgw-admin', 'ceph', 'monmaptool', 'curl'].every((b) => path.some((d) => isExecutable(join(d, b))));
 }
 
 /** The message of a skipped S3 test (printed to stderr too, so that nobody misses it). */
